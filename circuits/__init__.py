@@ -1,0 +1,1 @@
+"""Network and circuit descriptions (YAML), shipped with neurosim and loaded by name."""

@@ -1,0 +1,1 @@
+"""Experiment configs (YAML) that reproduce the README tables; loaded by name."""

@@ -1,0 +1,38 @@
+"""Find the YAML data that ships with neurosim (circuits, experiments; devices later) by name.
+
+Data describes things and code runs them: a user writes ``circuit: mnist_fc1`` or
+``neurosim train mnist_fc1_ep`` and gets the file shipped in the package, while a path to a
+file of their own works the same way.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .errors import ConfigError
+
+KINDS = ("circuits", "experiments")
+
+
+def _folder(kind: str) -> Path:
+    if kind not in KINDS:
+        raise ValueError(f"unknown catalog kind {kind!r}")
+    return Path(str(resources.files(f"neurosim.{kind}")))
+
+
+def available(kind: str) -> list[str]:
+    """Names of the shipped files of one kind, sorted."""
+    return sorted(p.stem for p in _folder(kind).glob("*.yaml"))
+
+
+def find(kind: str, name: str) -> Path:
+    """A path to an existing YAML file, or the shipped file ``<kind>/<name>.yaml``."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    shipped = _folder(kind) / f"{Path(name).stem}.yaml"
+    if shipped.is_file() and (path.suffix in ("", ".yaml", ".yml") and path.parent == Path(".")):
+        return shipped
+    names = ", ".join(available(kind)) or "(none)"
+    raise ConfigError(kind.rstrip("s"), name, f"a YAML file or one of the shipped {kind}: {names}")

@@ -1,0 +1,90 @@
+"""The ``neurosim`` command: a thin shell over the Python API (no logic lives here)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import NeurosimError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neurosim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a network from a config (YAML path or experiment name)")
+    train.add_argument("config", help="YAML file, or the name of a shipped experiment (e.g. mnist_fc1_ep)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set train.epochs=3 (repeatable)")
+    train.add_argument("--out", help="run folder (default: runs/<name>)")
+    train.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    train.add_argument("--data-dir", help="dataset folder (same as --set data.dir=...)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    bench = sub.add_parser("bench", help="print training throughput (samples/s) of EP and BPTT")
+    bench.add_argument("config", nargs="?", default="mnist_fc1_ep", help="config to time (default mnist_fc1_ep)")
+    bench.add_argument("--batch-sizes", default="20,128,512", help="comma-separated batch sizes")
+    bench.add_argument("--estimators", default="ep,bptt", help="comma-separated estimators")
+    bench.add_argument("--samples", type=int, default=6000, help="training samples timed per measurement")
+    bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    bench.add_argument("--data-dir", help="dataset folder")
+    bench.add_argument("--json", help="also write the measurements to this JSON file")
+
+    show = sub.add_parser("config", help="print the resolved config (after --set overrides)")
+    show.add_argument("config")
+    show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    sub.add_parser("list", help="list the shipped circuits and experiments")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except NeurosimError as exc:
+        print(f"neurosim: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("neurosim: interrupted; finished epochs are saved (continue with --resume)", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    overrides = list(getattr(args, "overrides", []) or [])
+    if getattr(args, "data_dir", None):
+        overrides.append(f"data.dir={args.data_dir}")
+    if args.command == "train":
+        from .trainer import train
+
+        result = train(args.config, out=args.out, resume=args.resume, overrides=overrides,
+                       progress=not args.quiet)
+        print(f"test error {result.test_error:.2%} (train error {result.train_error:.2%}) after "
+              f"{result.epochs} epochs, {result.wall_seconds:.0f} s; results in {result.out_dir}")
+    elif args.command == "bench":
+        from .bench import bench, format_table
+
+        rows = bench(args.config, batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
+                     estimators=args.estimators.split(","), samples=args.samples, overrides=overrides)
+        print(format_table(rows))
+        if args.json:
+            from .io import atomic_write_json
+
+            atomic_write_json(args.json, rows)
+    elif args.command == "config":
+        import yaml
+
+        from .config import load_config
+
+        print(yaml.safe_dump(load_config(args.config, overrides).to_dict(), sort_keys=False), end="")
+    elif args.command == "list":
+        from .catalog import KINDS, available
+
+        for kind in KINDS:
+            print(f"{kind}: {', '.join(available(kind))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

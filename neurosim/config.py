@@ -1,0 +1,320 @@
+"""Experiment configs: YAML in, validated dataclasses out.
+
+A config names everything a run needs (circuit, estimator, data, seed, compute), so that a
+result can be reproduced from its ``config.yaml`` alone. Validation happens once, here, and
+every error names the dotted key, the value and what was expected: users mostly meet configs
+through ``--set key=value`` on the command line and through sweeps, where a silent typo would
+waste a whole run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from . import catalog
+from .errors import ConfigError
+
+ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh")
+DYNAMICS = ("prototypical", "energy")
+ESTIMATORS = ("ep", "bptt")
+LOSSES = ("mse", "cross_entropy")
+DATASETS = ("mnist", "fashion-mnist")
+DTYPES = ("float32", "float64")
+
+
+@dataclass
+class CircuitConfig:
+    """Architecture of the network: what it is, not how it learns."""
+
+    name: str = "inline"
+    description: str = ""
+    source: str = ""
+    dynamics: str = "prototypical"
+    """'prototypical': s_{t+1} = sigma(dPhi/ds) (Ernoult et al. 2019); 'energy': Hopfield
+    energy relaxed by Euler steps of size eps (Scellier & Bengio 2017)."""
+    layers: list[int] = field(default_factory=lambda: [784, 512, 10])
+    """Sizes from input to output; the first must match the data (784 for MNIST)."""
+    activation: str = "sigmoid"
+    """sigmoid = 1/(1+exp(-4(x-1/2))), hard_sigmoid = clamp(x, 0, 1), tanh."""
+    eps: float = 0.5
+    """Euler step of the energy-based dynamics (dt/tau); ignored by prototypical dynamics."""
+    clamp: bool = False
+    """Energy-based only: clip states to [0, 1] after each step, as the papers' code does
+    (Scellier & Bengio 2017; Ernoult et al. 2019 EB rows)."""
+    init: str = "uniform_fan_in"
+    """'uniform_fan_in': U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as torch.nn.Linear, the papers' codes."""
+    init_gain: list[float] | None = None
+    """Optional factor per weight layer on the initial weights (input side first)."""
+
+    def validate(self, prefix: str) -> None:
+        _choice(f"{prefix}.dynamics", self.dynamics, DYNAMICS)
+        _choice(f"{prefix}.activation", self.activation, ACTIVATIONS)
+        _choice(f"{prefix}.init", self.init, ("uniform_fan_in",))
+        if len(self.layers) < 2 or any(n < 1 for n in self.layers):
+            raise ConfigError(f"{prefix}.layers", self.layers, "at least two positive layer sizes")
+        if not 0 < self.eps <= 1:
+            raise ConfigError(f"{prefix}.eps", self.eps, "a step size in (0, 1]")
+        if self.init_gain is not None and len(self.init_gain) != len(self.layers) - 1:
+            raise ConfigError(f"{prefix}.init_gain", self.init_gain,
+                              f"one gain per weight layer ({len(self.layers) - 1} values)")
+
+
+@dataclass
+class EstimatorConfig:
+    """How a batch becomes a parameter update (EP or the BPTT baseline)."""
+
+    name: str = "ep"
+    T: int = 40
+    """Free-phase steps (from s = 0); also used at evaluation."""
+    K: int = 15
+    """Nudged-phase steps for EP; number of last free-phase steps backpropagated for BPTT."""
+    beta: float = 0.1
+    """Nudging strength; only EP uses it."""
+    lr: list[float] = field(default_factory=lambda: [0.08, 0.04])
+    """Learning rate per weight layer, input side first; a layer's bias shares its rate."""
+    random_sign: bool = False
+    """Draw the sign of beta at random for each batch (cancels the bias of one-sided EP on average)."""
+    symmetric: bool = False
+    """Nudge at +beta and -beta and take the difference (Laborieux et al. 2021)."""
+
+    def validate(self, prefix: str) -> None:
+        _choice(f"{prefix}.name", self.name, ESTIMATORS)
+        _positive(f"{prefix}.T", self.T)
+        _positive(f"{prefix}.K", self.K)
+        if self.name == "bptt" and self.K > self.T:
+            raise ConfigError(f"{prefix}.K", self.K, f"at most T={self.T} for BPTT")
+        if self.name == "ep" and self.beta == 0:
+            raise ConfigError(f"{prefix}.beta", self.beta, "a non-zero nudging strength")
+        if any(lr < 0 for lr in self.lr):
+            raise ConfigError(f"{prefix}.lr", self.lr, "non-negative learning rates")
+        if self.symmetric and self.random_sign:
+            raise ConfigError(f"{prefix}.random_sign", self.random_sign,
+                              "false when symmetric nudging is on (it already uses both signs)")
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist"
+    dir: str | None = None
+    """Folder holding <name>/<file>.gz; null: $NEUROSIM_DATA, else the user cache."""
+    train_subset: int | None = None
+    """Use only the first N training samples (quick runs, tests)."""
+    test_subset: int | None = None
+    download: bool = True
+    """Fetch missing files from the public mirrors (always checked against the official MD5s)."""
+
+    def validate(self, prefix: str) -> None:
+        _choice(f"{prefix}.name", self.name, DATASETS)
+        for key in ("train_subset", "test_subset"):
+            value = getattr(self, key)
+            if value is not None:
+                _positive(f"{prefix}.{key}", value)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 20
+    eval_batch_size: int = 1000
+    """Evaluation runs the free phase only; any batch size gives the same errors."""
+    check_every: int = 50
+    """Check states for NaN/inf every this many batches (and always at the end of an epoch)."""
+
+    def validate(self, prefix: str) -> None:
+        _positive(f"{prefix}.epochs", self.epochs)
+        _positive(f"{prefix}.batch_size", self.batch_size)
+        _positive(f"{prefix}.eval_batch_size", self.eval_batch_size)
+        _positive(f"{prefix}.check_every", self.check_every)
+
+
+@dataclass
+class ComputeConfig:
+    device: str = "cpu"
+    """torch device: cpu, cuda or cuda:N ('device' alone is kept for synaptic devices)."""
+    dtype: str = "float32"
+    threads: int | None = None
+    """torch CPU threads; null leaves torch's default."""
+
+    def validate(self, prefix: str) -> None:
+        if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
+            raise ConfigError(f"{prefix}.device", self.device, "'cpu', 'cuda' or 'cuda:N'")
+        _choice(f"{prefix}.dtype", self.dtype, DTYPES)
+        if self.threads is not None:
+            _positive(f"{prefix}.threads", self.threads)
+
+
+@dataclass
+class Config:
+    """One training run."""
+
+    name: str = "run"
+    seed: int = 0
+    circuit: CircuitConfig = field(default_factory=CircuitConfig)
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    loss: str = "mse"
+    """'mse': 1/2||s^N - y||^2 on one-hot y; 'cross_entropy': softmax read-out of the last layer."""
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
+
+    def validate(self) -> None:
+        self.circuit.validate("circuit")
+        self.estimator.validate("estimator")
+        self.data.validate("data")
+        self.train.validate("train")
+        self.compute.validate("compute")
+        _choice("loss", self.loss, LOSSES)
+        n_weights = len(self.circuit.layers) - 1
+        if len(self.estimator.lr) != n_weights:
+            raise ConfigError("estimator.lr", self.estimator.lr,
+                              f"one learning rate per weight layer ({n_weights} for layers "
+                              f"{self.circuit.layers})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(source: str | Path | Mapping[str, Any], overrides: list[str] | None = None) -> Config:
+    """Read a config from a YAML path, an experiment name, or a mapping; apply ``--set`` overrides.
+
+    The circuit may be given by name (a file of ``circuits/``) or inline; it is resolved
+    before the overrides so that ``--set circuit.layers=[784,256,10]`` edits the named circuit.
+    """
+    if isinstance(source, Mapping):
+        raw = dict(source)
+    else:
+        raw = _read_yaml(catalog.find("experiments", str(source)))
+    parsed = [_parse_override(item) for item in overrides or []]
+    for key, value in parsed:  # a new circuit name must be applied before resolving it
+        if key == "circuit":
+            raw["circuit"] = value
+    raw["circuit"] = _resolve_circuit(raw.get("circuit", {}))
+    for key, value in parsed:
+        if key != "circuit":
+            _set_dotted(raw, key, value)
+    config = _build(Config, raw, "")
+    config.validate()
+    return config
+
+
+def save_config(config: Config, path: Path) -> None:
+    from .io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), "(file)", f"valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), type(data).__name__, "a mapping of config keys at the top level")
+    return data
+
+
+def _resolve_circuit(value: Any) -> Any:
+    if isinstance(value, str):
+        circuit = _read_yaml(catalog.find("circuits", value))
+        circuit.setdefault("name", value)
+        return circuit
+    return value
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(item, item, "an override of the form key=value (e.g. train.epochs=3)")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(key.strip(), text, f"a YAML value: {exc}") from None
+    return key.strip(), value
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    node = raw
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(".".join(parts[: i + 1]), child, "a section (mapping) to set sub-keys in")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``raw``, checking every key and type."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(prefix or "(top level)", raw, "a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in names:
+            raise ConfigError(_join(prefix, str(key)), raw[key],
+                              f"one of the known keys: {', '.join(sorted(names))}")
+    kwargs = {key: _coerce(hints[key], value, _join(prefix, key)) for key, value in raw.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(key, value, f"a list of {_name(args[0])}")
+        return [_coerce(args[0], item, f"{key}[{i}]") for i, item in enumerate(value)]
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, value, "a number")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, value, "an integer")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, value, "true or false")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, value, "a string")
+        return value
+    raise TypeError(f"unsupported config type {hint!r} for {key}")  # a bug in this module
+
+
+def _name(hint: Any) -> str:
+    return {float: "numbers", int: "integers", str: "strings", bool: "booleans"}.get(hint, str(hint))
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(key, value, "one of " + ", ".join(choices))
+
+
+def _positive(key: str, value: int) -> None:
+    if value < 1:
+        raise ConfigError(key, value, "a positive integer")

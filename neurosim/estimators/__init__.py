@@ -1,0 +1,25 @@
+"""Estimators turn a batch into parameter updates: EP, and BPTT as the baseline.
+
+Updates are ascent directions Delta theta ~ -dL/dtheta, grouped like the parameters (one
+group per weight layer, plus the read-out of a cross-entropy cost), and are applied by
+``neurosim.synapses`` so that device models can intercept them.
+"""
+
+from __future__ import annotations
+
+from ..config import EstimatorConfig
+from ..losses import Cost
+from ..models import LayeredModel
+from .base import Estimator, StepResult
+from .bptt import BPTT
+from .ep import EquilibriumPropagation
+
+__all__ = ["Estimator", "StepResult", "BPTT", "EquilibriumPropagation", "build_estimator"]
+
+
+def build_estimator(model: LayeredModel, cost: Cost, config: EstimatorConfig) -> Estimator:
+    if config.name == "ep":
+        return EquilibriumPropagation(model, cost, config)
+    if config.name == "bptt":
+        return BPTT(model, cost, config)
+    raise ValueError(f"unknown estimator {config.name!r}")  # config validation prevents this

@@ -1,0 +1,56 @@
+"""The interface shared by all estimators."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..config import EstimatorConfig
+from ..losses import Cost
+from ..models import LayeredModel, State
+from ..phases import relax
+from ..synapses import apply_updates
+
+
+@dataclass
+class StepResult:
+    """What one training batch tells the trainer, from the free phase (before the update)."""
+
+    logits: Tensor
+    loss: Tensor
+    """Per-sample cost at the free fixed point."""
+
+
+class Estimator:
+    def __init__(self, model: LayeredModel, cost: Cost, config: EstimatorConfig) -> None:
+        self.model = model
+        self.cost = cost
+        self.config = config
+
+    @property
+    def groups(self) -> list[list[nn.Parameter]]:
+        """Parameter groups in learning-rate order: the model's weight layers, then the read-out."""
+        return self.model.param_groups() + self.cost.param_groups()
+
+    def compute(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None
+                ) -> tuple[list[list[Tensor]], StepResult]:
+        """Updates (ascent directions, ~ -dL/dtheta) for one batch, and the free-phase result."""
+        raise NotImplementedError
+
+    def train_step(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> StepResult:
+        updates, result = self.compute(x, y, generator)
+        apply_updates(self.groups, updates, self.config.lr)
+        return result
+
+    @torch.no_grad()
+    def free_phase(self, x: Tensor, steps: int | None = None) -> tuple[list[Tensor], State]:
+        drive = self.model.prepare(x)
+        steps = self.config.T if steps is None else steps
+        state = relax(self.model, drive, self.model.init_state(x.shape[0]), steps)
+        return drive, state
+
+    def _result(self, state: State, y: Tensor) -> StepResult:
+        out = self.model.output(state)
+        return StepResult(self.cost.logits(out).detach(), self.cost.value(out, y).detach())

@@ -1,0 +1,43 @@
+"""Atomic file writes: a run killed at any moment leaves either the old file or the new one.
+
+Checkpoints, metrics and results are rewritten every epoch; writing to a temporary file in
+the same folder and renaming it over the target (``os.replace`` is atomic on POSIX and
+Windows) means an interruption never leaves a truncated file that ``--resume`` would choke on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+
+def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda h: h.write(text), "w")
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    import torch
+
+    _atomic(path, lambda h: torch.save(obj, h), "wb")

@@ -1,0 +1,26 @@
+"""Discrete-time models: dynamics plus parameters (see base.LayeredModel for the interface)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..activations import get_activation
+from ..config import CircuitConfig
+from .base import LayeredModel, State
+from .energy import EnergyModel
+from .prototypical import PrototypicalModel
+
+__all__ = ["LayeredModel", "State", "EnergyModel", "PrototypicalModel", "build_model"]
+
+
+def build_model(circuit: CircuitConfig, generator: torch.Generator, dtype: torch.dtype = torch.float32,
+                device: str | torch.device = "cpu") -> LayeredModel:
+    """The model a circuit describes, with weights drawn from ``generator`` (CPU, float64 draws,
+    so a seed gives the same initial network on every device and dtype)."""
+    activation = get_activation(circuit.activation)
+    common = dict(dtype=dtype, device=device, init_gain=circuit.init_gain)
+    if circuit.dynamics == "prototypical":
+        return PrototypicalModel(circuit.layers, activation, generator, **common)
+    if circuit.dynamics == "energy":
+        return EnergyModel(circuit.layers, activation, generator, eps=circuit.eps, clamp=circuit.clamp, **common)
+    raise ValueError(f"unknown dynamics {circuit.dynamics!r}")  # config validation prevents this

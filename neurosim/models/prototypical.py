@@ -1,0 +1,67 @@
+"""The prototypical fully connected model of Ernoult et al. 2019.
+
+Phi(x, s, theta) = sum_n (s^n)^T W_n s^{n-1} + sum_n b_n^T s^n  (s^0 = x), and the dynamics
+s^n_{t+1} = rho(W_n s^{n-1}_t + W_{n+1}^T s^{n+1}_t + b_n), i.e. s_{t+1} = rho(dPhi/ds): all
+layers are updated synchronously from the previous state. In the nudged phase the output
+receives -beta * dl/ds added after rho, as in SPEC §1 (s^b_{t+1} = dPhi/ds - beta dl/ds).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .base import LayeredModel, State
+
+
+class PrototypicalModel(LayeredModel):
+    def prepare(self, x: Tensor) -> list[Tensor]:
+        """Scaled, shifted constant terms: gain (W_1 x + b_1) + offset, then gain b_n + offset."""
+        g, c = self.activation.gain, self.activation.offset
+        first = torch.addmm(self.biases[0], x, self.weights[0].t()).mul_(g).add_(c)
+        return [first] + [b * g + c for b in self.biases[1:]]
+
+    def step(self, state: State, drive: list[Tensor], force: Tensor | None = None) -> State:
+        g = self.activation.gain
+        last = len(state) - 1
+        new: State = []
+        for n in range(len(state)):
+            if n == 0:
+                pre = drive[0]
+            else:  # forward drive from the layer below (its previous state)
+                pre = torch.addmm(drive[n], state[n - 1], self.weights[n].t(), alpha=g)
+            if n < last:  # feedback from the layer above through the transposed weights
+                pre = torch.addmm(pre, state[n + 1], self.weights[n + 1], alpha=g)
+            elif n == 0:
+                pre = pre.clone()  # a one-layer model must not overwrite its drive in place
+            s = self.activation.apply_(pre)
+            if n == last and force is not None:  # out of place under autograd: sigmoid_ saved s
+                s = s + force if torch.is_grad_enabled() else s.add_(force)
+            new.append(s)
+        return new
+
+    def phi(self, x: Tensor, state: State) -> Tensor:
+        below = [x] + state[:-1]
+        total = x.new_zeros(())
+        for w, b, s_in, s_out in zip(self.weights, self.biases, below, state):
+            total = total + ((s_in @ w.t()) * s_out).sum() + (s_out @ b).sum()
+        return total
+
+    def dphi_dtheta(self, x: Tensor, state: State) -> list[Tensor]:
+        batch = x.shape[0]
+        below = [x] + state[:-1]
+        grads: list[Tensor] = []
+        for s_in, s_out in zip(below, state):
+            grads += [s_out.t() @ s_in / batch, s_out.mean(0)]
+        return grads
+
+    def dphi_dtheta_difference(self, x: Tensor, state_a: State, state_b: State) -> list[Tensor]:
+        # For W_1 the input is the same in both states, so one matmul on the difference does.
+        batch = x.shape[0]
+        diff0 = state_a[0] - state_b[0]
+        grads = [diff0.t() @ x / batch, diff0.mean(0)]
+        for n in range(1, len(state_a)):
+            ga = state_a[n].t() @ state_a[n - 1]
+            grads += [ga.sub_(state_b[n].t() @ state_b[n - 1]).div_(batch),
+                      (state_a[n] - state_b[n]).mean(0)]
+        return grads

@@ -1,0 +1,64 @@
+"""From a validated config to live objects: torch settings, model, cost and estimator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .config import Config
+from .errors import ConfigError
+from .estimators import Estimator, build_estimator
+from .losses import Cost, MSECost, SoftmaxCrossEntropyCost
+from .models import LayeredModel, build_model
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class Network:
+    model: LayeredModel
+    cost: Cost
+    estimator: Estimator
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "cost": self.cost.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.cost.load_state_dict(state["cost"])
+
+
+def configure_torch(config: Config) -> tuple[torch.device, torch.dtype]:
+    """Apply the compute section; returns the torch device and dtype to build on."""
+    compute = config.compute
+    if compute.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("compute.device", compute.device, "'cpu': this machine has no CUDA GPU")
+    if compute.threads:
+        torch.set_num_threads(compute.threads)
+    # Subnormal floats appear as sigmoid states saturate and slow CPU arithmetic several-fold.
+    # numpy caches its float limits on first use and warns if they are computed while flushing.
+    import numpy
+
+    numpy.finfo(numpy.float32), numpy.finfo(numpy.float64)
+    torch.set_flush_denormal(True)
+    return torch.device(compute.device), DTYPES[compute.dtype]
+
+
+def build_network(config: Config, device: torch.device | str = "cpu",
+                  dtype: torch.dtype = torch.float32) -> Network:
+    """Model, cost and estimator of a config, initialised from its seed."""
+    generator = torch.Generator().manual_seed(config.seed)
+    circuit = config.circuit
+    if config.loss == "cross_entropy":
+        if len(circuit.layers) < 3:
+            raise ConfigError("circuit.layers", circuit.layers,
+                              "at least 3 sizes with loss cross_entropy (the last is the read-out)")
+        dynamic = type(circuit)(**{**circuit.__dict__, "layers": circuit.layers[:-1],
+                                   "init_gain": (circuit.init_gain or [])[:-1] or None})
+        model = build_model(dynamic, generator, dtype, device)
+        cost: Cost = SoftmaxCrossEntropyCost(circuit.layers[-2], circuit.layers[-1], generator, dtype, device)
+    else:
+        model = build_model(circuit, generator, dtype, device)
+        cost = MSECost()
+    return Network(model, cost, build_estimator(model, cost, config.estimator))

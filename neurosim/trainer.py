@@ -1,0 +1,235 @@
+"""Training runs: epochs, evaluation, metrics, checkpoints, resume, results.
+
+A run writes into one folder: ``config.yaml`` (resolved), ``metrics.jsonl`` (a line per
+epoch), ``checkpoint.pt`` (after every epoch), ``result.json`` and ``curves.png``. Every file
+is replaced atomically, so a run killed at any moment can be continued with ``resume=True``.
+Shuffling and the sign of beta come from generators seeded by (seed, epoch), so a resumed
+run ends with exactly the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+
+from . import __version__
+from .config import Config, load_config, save_config
+from .data import TensorDataset, load_splits
+from .errors import ConfigError, DivergenceError, NeurosimError
+from .io import atomic_torch_save, atomic_write_json, atomic_write_text
+from .losses import Cost
+from .models import LayeredModel
+from .phases import relax
+from .runtime import Network, build_network, configure_torch
+
+CHECKPOINT = "checkpoint.pt"
+# Keys that may differ between an interrupted run and its resumption: where it runs and how
+# long it goes on, not what it computes.
+RESUMABLE_CHANGES = {"train.epochs", "compute.device", "compute.threads", "data.dir", "data.download"}
+
+
+@dataclass
+class RunResult:
+    """What ``train`` returns (and writes to result.json)."""
+
+    out_dir: Path
+    test_error: float
+    train_error: float
+    epochs: int
+    wall_seconds: float
+    samples_per_second: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    network: Network | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("history", "network", "out_dir")}
+
+
+def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | None = None,
+          resume: bool = False, overrides: list[str] | None = None, progress: bool = True) -> RunResult:
+    """Train the network a config describes; the Python twin of ``neurosim train``.
+
+    ``config`` is a Config, a YAML path, a shipped experiment name or a mapping; ``overrides``
+    are ``key=value`` strings as for ``--set``. ``out`` defaults to ``runs/<config.name>``.
+    """
+    if not isinstance(config, Config):
+        config = load_config(config, overrides)
+    elif overrides:
+        config = load_config(config.to_dict(), overrides)
+    out_dir = Path(out) if out is not None else Path("runs") / config.name
+    start_epoch, history, previous_seconds, saved_state = _prepare_out_dir(config, out_dir, resume)
+
+    device, dtype = configure_torch(config)
+    train_set, test_set = load_splits(config.data.name, root=config.data.dir, device=device, dtype=dtype,
+                                      train_subset=config.data.train_subset,
+                                      test_subset=config.data.test_subset, download=config.data.download)
+    _check_sizes(config, train_set)
+    network = build_network(config, device, dtype)
+    if saved_state is not None:
+        network.load_state_dict(saved_state)
+    save_config(config, out_dir / "config.yaml")
+
+    t_run = time.perf_counter()
+    for epoch in range(start_epoch + 1, config.train.epochs + 1):
+        row = _run_epoch(config, network, train_set, test_set, epoch, out_dir, progress)
+        history.append(row)
+        atomic_torch_save(out_dir / CHECKPOINT, {
+            "epoch": epoch, "network": network.state_dict(), "history": history,
+            "config": config.to_dict(), "wall_seconds": previous_seconds + time.perf_counter() - t_run})
+        atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+        _plot(out_dir, history)
+        if progress:
+            print(f"epoch {epoch}/{config.train.epochs}: train error {row['train_error']:.2%}, "
+                  f"test error {row['test_error']:.2%} ({row['seconds']:.1f} s)", file=sys.stderr)
+
+    wall = previous_seconds + time.perf_counter() - t_run
+    last = history[-1]
+    train_seconds = sum(r["train_seconds"] for r in history)
+    result = RunResult(out_dir=out_dir, test_error=last["test_error"], train_error=last["train_error"],
+                       epochs=last["epoch"], wall_seconds=round(wall, 3),
+                       samples_per_second=round(len(train_set) * len(history) / train_seconds, 1),
+                       history=history, network=network)
+    atomic_write_json(out_dir / "result.json", {
+        "name": config.name, **result.summary(),
+        "best_test_error": min(r["test_error"] for r in history),
+        "train_samples": len(train_set), "test_samples": len(test_set),
+        "machine": machine_info(device), "versions": versions()})
+    return result
+
+
+def evaluate(model: LayeredModel, cost: Cost, dataset: TensorDataset, steps: int,
+             batch_size: int = 1000) -> tuple[float, float]:
+    """Error rate and mean cost at the free fixed point (T steps from s = 0)."""
+    wrong, total_loss = 0, 0.0
+    with torch.no_grad():
+        for x, labels in dataset.batches(batch_size, shuffle=False):
+            state = relax(model, model.prepare(x), model.init_state(x.shape[0]), steps)
+            out = model.output(state)
+            y = _one_hot(labels, dataset.num_classes, out.dtype)
+            wrong += int((cost.logits(out).argmax(1) != labels).sum())
+            total_loss += float(cost.value(out, y).sum())
+    return wrong / len(dataset), total_loss / len(dataset)
+
+
+def _run_epoch(config: Config, network: Network, train_set: TensorDataset, test_set: TensorDataset,
+               epoch: int, out_dir: Path, progress: bool) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    shuffle_gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch, 0))
+    beta_gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch, 1))
+    batch_size = config.train.batch_size
+    n_batches = -(-len(train_set) // batch_size)
+    wrong = torch.zeros((), dtype=torch.int64, device=train_set.labels.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=train_set.labels.device)
+    t0 = time.perf_counter()
+    bar = tqdm(train_set.batches(batch_size, shuffle=True, generator=shuffle_gen), total=n_batches,
+               desc=f"epoch {epoch}/{config.train.epochs}", unit="batch", disable=not progress,
+               leave=False, mininterval=0.5, file=sys.stderr)
+    for i, (x, labels) in enumerate(bar, 1):
+        y = _one_hot(labels, train_set.num_classes, x.dtype)
+        step = network.estimator.train_step(x, y, beta_gen)
+        wrong += (step.logits.argmax(1) != labels).sum()
+        loss_sum += step.loss.sum()
+        if i % config.train.check_every == 0 or i == n_batches:
+            _check_finite(step.logits, "network states", epoch, i, out_dir)
+            if progress:
+                bar.set_postfix(train_error=f"{int(wrong) / min(i * batch_size, len(train_set)):.2%}")
+    train_seconds = time.perf_counter() - t0
+    for name, p in network.model.named_parameters():
+        _check_finite(p, f"parameter {name}", epoch, n_batches, out_dir)
+    test_error, test_loss = evaluate(network.model, network.cost, test_set, config.estimator.T,
+                                     config.train.eval_batch_size)
+    return {"epoch": epoch, "train_error": int(wrong) / len(train_set),
+            "test_error": test_error, "train_loss": float(loss_sum) / len(train_set),
+            "test_loss": test_loss, "seconds": round(time.perf_counter() - t0, 3),
+            "train_seconds": round(train_seconds, 3),
+            "samples_per_second": round(len(train_set) / train_seconds, 1)}
+
+
+def _check_finite(t: Tensor, what: str, epoch: int, batch: int, out_dir: Path) -> None:
+    if not bool(torch.isfinite(t).all()):
+        kept = (f"the last good checkpoint (epoch {epoch - 1}) is kept in {out_dir / CHECKPOINT}"
+                if epoch > 1 or (out_dir / CHECKPOINT).exists() else "no epoch had completed")
+        raise DivergenceError(f"run diverged at epoch {epoch}, batch {batch}: {what} became NaN or "
+                              f"infinite; {kept}. Lower the learning rates (estimator.lr) or beta.")
+
+
+def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + stream) % (2**63)
+
+
+def _one_hot(labels: Tensor, classes: int, dtype: torch.dtype) -> Tensor:
+    return torch.nn.functional.one_hot(labels, classes).to(dtype)
+
+
+def _check_sizes(config: Config, train_set: TensorDataset) -> None:
+    layers = config.circuit.layers
+    n_in = train_set.images.shape[1]
+    if layers[0] != n_in:
+        raise ConfigError("circuit.layers", layers, f"a first size of {n_in} for {config.data.name}")
+    if layers[-1] != train_set.num_classes:
+        raise ConfigError("circuit.layers", layers,
+                          f"a last size of {train_set.num_classes} (classes of {config.data.name})")
+
+
+def _prepare_out_dir(config: Config, out_dir: Path, resume: bool
+                     ) -> tuple[int, list[dict[str, Any]], float, dict | None]:
+    """Start a run folder, or reload it for --resume; never overwrite a finished or started run."""
+    checkpoint = out_dir / CHECKPOINT
+    if not resume:
+        if checkpoint.exists() or (out_dir / "result.json").exists():
+            raise NeurosimError(f"{out_dir} already holds a run; pass --resume to continue it, "
+                                f"or choose another --out")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return 0, [], 0.0, None
+    if not checkpoint.exists():
+        raise NeurosimError(f"cannot resume: {checkpoint} does not exist (start the run without --resume)")
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a checkpoint written atomically is whole; this is another file
+        raise NeurosimError(f"cannot resume: {checkpoint} is not a readable checkpoint ({exc})") from None
+    changed = _differences(saved["config"], config.to_dict()) - RESUMABLE_CHANGES
+    if changed:
+        raise ConfigError(sorted(changed)[0], "(changed)",
+                          f"the value the run was started with, to resume it (changed: {sorted(changed)})")
+    if saved["epoch"] >= config.train.epochs:
+        raise NeurosimError(f"{out_dir} already finished {saved['epoch']} epochs; "
+                            f"raise train.epochs to train further")
+    return saved["epoch"], saved["history"], saved["wall_seconds"], saved["network"]
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> set[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = set(a) | set(b)
+        return set().union(*(_differences(a.get(k), b.get(k), f"{prefix}{k}.") for k in keys)) if keys else set()
+    return set() if a == b else {prefix.rstrip(".")}
+
+
+def _plot(out_dir: Path, history: list[dict[str, Any]]) -> None:
+    from .plots import plot_curves
+
+    plot_curves(history, out_dir / "curves.png")
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device)}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def versions() -> dict[str, str]:
+    import numpy
+
+    return {"neurosim": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__}
