@@ -9,6 +9,7 @@ waste a whole run.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -191,7 +192,7 @@ def load_config(source: str | Path | Mapping[str, Any], overrides: list[str] | N
     before the overrides so that ``--set circuit.layers=[784,256,10]`` edits the named circuit.
     """
     if isinstance(source, Mapping):
-        raw = dict(source)
+        raw = copy.deepcopy(dict(source))  # overrides must not edit the caller's mapping
     else:
         raw = _read_yaml(catalog.find("experiments", str(source)))
     parsed = [_parse_override(item) for item in overrides or []]
