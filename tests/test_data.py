@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -90,11 +91,14 @@ def test_checksum_mismatch(tmp_path: Path, damage: str) -> None:
     assert str(len(payload)) in message and "delete" in message
 
 
-def test_missing_file_without_download(tmp_path: Path) -> None:
+def test_missing_file_without_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tried: list[str] = []
+    monkeypatch.setattr(data, "_open_url", lambda url, timeout: tried.append(url))
     with pytest.raises(DataError) as info:
         data.ensure_files("mnist", root=tmp_path, download=False)
     message = str(info.value)
-    assert "missing" in message and "train-images-idx3-ubyte.gz" in message
+    assert tried == [] and "download is disabled" in message
+    assert "missing" in message and str(tmp_path / "mnist" / "train-images-idx3-ubyte.gz") in message
     assert data.DATASETS["mnist"].files["train_images"][1] in message
 
 
@@ -116,6 +120,17 @@ def test_download_from_fake_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert paths["test_labels"].read_bytes() == (SHARED / "mnist" / MNIST_LABELS).read_bytes()
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(
         f for f, _ in data.DATASETS["mnist"].files.values())
+
+
+@needs_data
+def test_download_through_urllib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file:// mirror drives the real urllib + tqdm path without any network.
+    spec = data.DATASETS["mnist"]
+    mirror = (SHARED / "mnist").as_uri() + "/"
+    monkeypatch.setitem(data.DATASETS, "mnist", replace(spec, mirrors=("file:///nonexistent/", mirror)))
+    _copy_mnist(tmp_path, skip=MNIST_LABELS)
+    paths = data.ensure_files("mnist", root=tmp_path)
+    assert paths["test_labels"].read_bytes() == (SHARED / "mnist" / MNIST_LABELS).read_bytes()
 
 
 def test_corrupt_download_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,8 +208,9 @@ def test_idx_parser_rejects_bad_files(tmp_path: Path) -> None:
 
     good = (0x801).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes([1, 2, 3])
     assert data._read_idx(idx(good), 0x801).tolist() == [1, 2, 3]
+    wrong_type = (0x901).to_bytes(4, "big") + good[4:]  # same layout, wrong magic number
     with pytest.raises(DataError, match="magic"):
-        data._read_idx(idx(good), 0x803)
+        data._read_idx(idx(wrong_type), 0x801)
     with pytest.raises(DataError, match="bytes"):
         data._read_idx(idx(good[:-1]), 0x801)
     truncated = tmp_path / "truncated.gz"
