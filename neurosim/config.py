@@ -46,6 +46,9 @@ class CircuitConfig:
     """sigmoid = 1/(1+exp(-4(x-1/2))), hard_sigmoid = clamp(x, 0, 1), tanh."""
     eps: float = 0.5
     """Euler step of the energy-based dynamics (dt/tau); ignored by prototypical dynamics."""
+    dt: float = 1.0
+    """Prototypical only: damping step, s_{t+1} = (1 - dt) s_t + dt rho(dPhi/ds); 1 is the
+    undamped map of SPEC §1 (Ernoult et al.'s code defaults to 0.2)."""
     clamp: bool = False
     """Energy-based only: clip states to [0, 1] after each step, as the papers' code does
     (Scellier & Bengio 2017; Ernoult et al. 2019 EB rows)."""
@@ -60,8 +63,9 @@ class CircuitConfig:
         _choice(f"{prefix}.init", self.init, ("uniform_fan_in",))
         if len(self.layers) < 2 or any(n < 1 for n in self.layers):
             raise ConfigError(f"{prefix}.layers", self.layers, "at least two positive layer sizes")
-        if not 0 < self.eps <= 1:
-            raise ConfigError(f"{prefix}.eps", self.eps, "a step size in (0, 1]")
+        for key in ("eps", "dt"):
+            if not 0 < getattr(self, key) <= 1:
+                raise ConfigError(f"{prefix}.{key}", getattr(self, key), "a step size in (0, 1]")
         if self.init_gain is not None and len(self.init_gain) != len(self.layers) - 1:
             raise ConfigError(f"{prefix}.init_gain", self.init_gain,
                               f"one gain per weight layer ({len(self.layers) - 1} values)")

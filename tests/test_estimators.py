@@ -11,8 +11,8 @@ from neurosim.runtime import build_network
 BATCH = 5
 
 
-def network(kind: str, estimator: str = "ep", loss: str = "mse", **est):
-    circuit = {"dynamics": kind, "layers": [8, 6, 5, 4], "activation": "sigmoid", "eps": 0.3}
+def network(kind: str, estimator: str = "ep", loss: str = "mse", dt: float = 1.0, **est):
+    circuit = {"dynamics": kind, "layers": [8, 6, 5, 4], "activation": "sigmoid", "eps": 0.3, "dt": dt}
     raw = {"circuit": circuit, "loss": loss, "seed": 3,
            "estimator": {"name": estimator, "T": 30, "K": 8, "beta": 0.2, "lr": [0.1, 0.1, 0.1], **est}}
     config = load_config(raw)
@@ -40,9 +40,9 @@ def relax_reference(model, x, state, steps, force=None):
     return state
 
 
-@pytest.mark.parametrize("kind", ["prototypical", "energy"])
-def test_ep_update_is_phi_difference_over_beta(kind):
-    net = network(kind)
+@pytest.mark.parametrize("kind, dt", [("prototypical", 1.0), ("prototypical", 0.5), ("energy", 1.0)])
+def test_ep_update_is_phi_difference_over_beta(kind, dt):
+    net = network(kind, dt=dt)
     model, x_y = net.model, batch()
     x, y = x_y
     updates, _ = net.estimator.compute(x, y)

@@ -62,6 +62,22 @@ def test_prototypical_step_is_rho_of_dphi_ds(activation):
         torch.testing.assert_close(s_new, e, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dt", [0.2, 0.5])
+def test_damped_prototypical_step_and_its_phi(dt):
+    g = torch.Generator().manual_seed(0)
+    model = PrototypicalModel(SIZES, get_activation("sigmoid"), g, dt=dt, dtype=torch.float64)
+    undamped = PrototypicalModel(SIZES, get_activation("sigmoid"), torch.Generator().manual_seed(0),
+                                 dtype=torch.float64)
+    x, state = random_input(), random_state(model)
+    target = [model.activation(gr) for gr in autograd_dphi_ds(undamped, x, state)]
+    for s, s_new, t in zip(state, model.step(state, model.prepare(x)), target):
+        torch.testing.assert_close(s_new, (1 - dt) * s + dt * t, rtol=1e-12, atol=1e-12)
+    # Phi_dt = (1 - dt)/2 ||s||^2 + dt Phi: its parameter gradient is dt times the undamped one
+    for a, b in zip(model.dphi_dtheta(x, state), undamped.dphi_dtheta(x, state)):
+        torch.testing.assert_close(a, dt * b)
+    assert model.nudge_scale == dt
+
+
 @pytest.mark.parametrize("kind", ["prototypical", "energy"])
 def test_nudge_force_is_added_to_the_output_only(kind):
     model = make(kind)

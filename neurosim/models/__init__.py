@@ -20,7 +20,7 @@ def build_model(circuit: CircuitConfig, generator: torch.Generator, dtype: torch
     activation = get_activation(circuit.activation)
     common = dict(dtype=dtype, device=device, init_gain=circuit.init_gain)
     if circuit.dynamics == "prototypical":
-        return PrototypicalModel(circuit.layers, activation, generator, **common)
+        return PrototypicalModel(circuit.layers, activation, generator, dt=circuit.dt, **common)
     if circuit.dynamics == "energy":
         return EnergyModel(circuit.layers, activation, generator, eps=circuit.eps, clamp=circuit.clamp, **common)
     raise ValueError(f"unknown dynamics {circuit.dynamics!r}")  # config validation prevents this

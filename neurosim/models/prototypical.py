@@ -4,6 +4,13 @@ Phi(x, s, theta) = sum_n (s^n)^T W_n s^{n-1} + sum_n b_n^T s^n  (s^0 = x), and t
 s^n_{t+1} = rho(W_n s^{n-1}_t + W_{n+1}^T s^{n+1}_t + b_n), i.e. s_{t+1} = rho(dPhi/ds): all
 layers are updated synchronously from the previous state. In the nudged phase the output
 receives -beta * dl/ds added after rho, as in SPEC §1 (s^b_{t+1} = dPhi/ds - beta dl/ds).
+
+With a step dt < 1 the dynamics are damped, s_{t+1} = (1 - dt) s_t + dt rho(dPhi/ds) (the
+nudge scaled by dt too), as ``EPdisc`` in the code of Ernoult et al. 2019 (default dt = 0.2):
+the undamped synchronous map can settle into period-2 oscillations instead of a fixed point,
+and EP needs a fixed point. The fixed points are those of dt = 1; the primitive becomes
+Phi_dt = (1 - dt)/2 ||s||^2 + dt Phi, so the EP update is unchanged,
+(1/beta) (s^n_b (s^{n-1}_b)^T - s^n (s^{n-1})^T).
 """
 
 from __future__ import annotations
@@ -15,6 +22,11 @@ from .base import LayeredModel, State
 
 
 class PrototypicalModel(LayeredModel):
+    def __init__(self, *args, dt: float = 1.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.dt = float(dt)
+        self.nudge_scale = self.dt
+
     def prepare(self, x: Tensor) -> list[Tensor]:
         """Scaled, shifted constant terms: gain (W_1 x + b_1) + offset, then gain b_n + offset."""
         g, c = self.activation.gain, self.activation.offset
@@ -35,6 +47,8 @@ class PrototypicalModel(LayeredModel):
             elif n == 0:
                 pre = pre.clone()  # a one-layer model must not overwrite its drive in place
             s = self.activation.apply_(pre)
+            if self.dt != 1.0:  # s + dt (rho(.) - s)
+                s = torch.lerp(state[n], s, self.dt)
             if n == last and force is not None:  # out of place under autograd: sigmoid_ saved s
                 s = s + force if torch.is_grad_enabled() else s.add_(force)
             new.append(s)
@@ -45,7 +59,9 @@ class PrototypicalModel(LayeredModel):
         total = x.new_zeros(())
         for w, b, s_in, s_out in zip(self.weights, self.biases, below, state):
             total = total + ((s_in @ w.t()) * s_out).sum() + (s_out @ b).sum()
-        return total
+        if self.dt == 1.0:
+            return total
+        return 0.5 * (1.0 - self.dt) * sum((s * s).sum() for s in state) + self.dt * total
 
     def dphi_dtheta(self, x: Tensor, state: State) -> list[Tensor]:
         batch = x.shape[0]
@@ -53,7 +69,7 @@ class PrototypicalModel(LayeredModel):
         grads: list[Tensor] = []
         for s_in, s_out in zip(below, state):
             grads += [s_out.t() @ s_in / batch, s_out.mean(0)]
-        return grads
+        return [g.mul_(self.dt) for g in grads] if self.dt != 1.0 else grads
 
     def dphi_dtheta_difference(self, x: Tensor, state_a: State, state_b: State) -> list[Tensor]:
         # For W_1 the input is the same in both states, so one matmul on the difference does.
@@ -64,4 +80,4 @@ class PrototypicalModel(LayeredModel):
             ga = state_a[n].t() @ state_a[n - 1]
             grads += [ga.sub_(state_b[n].t() @ state_b[n - 1]).div_(batch),
                       (state_a[n] - state_b[n]).mean(0)]
-        return grads
+        return [g.mul_(self.dt) for g in grads] if self.dt != 1.0 else grads
