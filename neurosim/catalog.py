@@ -31,8 +31,9 @@ def find(kind: str, name: str) -> Path:
     path = Path(name).expanduser()
     if path.is_file():
         return path
-    shipped = _folder(kind) / f"{Path(name).stem}.yaml"
-    if shipped.is_file() and (path.suffix in ("", ".yaml", ".yml") and path.parent == Path(".")):
-        return shipped
+    if path.parent == Path(".") and path.suffix in ("", ".yaml", ".yml"):  # a bare name
+        shipped = _folder(kind) / f"{path.stem}.yaml"
+        if shipped.is_file():
+            return shipped
     names = ", ".join(available(kind)) or "(none)"
     raise ConfigError(kind.rstrip("s"), name, f"a YAML file or one of the shipped {kind}: {names}")
