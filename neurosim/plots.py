@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 
-def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
+def plot_curves(history: list[dict[str, Any]], path: Path, title: str = "") -> None:
     """Train and test error (%) per epoch, written atomically as a PNG."""
     import matplotlib
 
@@ -24,6 +24,8 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     _atomic(Path(path), lambda h: fig.savefig(h, format="png"), "wb")
     plt.close(fig)

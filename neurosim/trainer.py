@@ -86,7 +86,7 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
             "epoch": epoch, "network": network.state_dict(), "history": history,
             "config": config.to_dict(), "wall_seconds": previous_seconds + time.perf_counter() - t_run})
         atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        _plot(out_dir, history)
+        _plot(out_dir, history, config.name)
         if progress:
             print(f"epoch {epoch}/{config.train.epochs}: train error {row['train_error']:.2%}, "
                   f"test error {row['test_error']:.2%} ({row['seconds']:.1f} s)", file=sys.stderr)
@@ -214,10 +214,10 @@ def _differences(a: Any, b: Any, prefix: str = "") -> set[str]:
     return set() if a == b else {prefix.rstrip(".")}
 
 
-def _plot(out_dir: Path, history: list[dict[str, Any]]) -> None:
+def _plot(out_dir: Path, history: list[dict[str, Any]], title: str) -> None:
     from .plots import plot_curves
 
-    plot_curves(history, out_dir / "curves.png")
+    plot_curves(history, out_dir / "curves.png", title)
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
