@@ -31,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--data-dir", help="dataset folder")
     bench.add_argument("--json", help="also write the measurements to this JSON file")
 
+    gdu = sub.add_parser("gdu", help="check Theorem 1: EP's updates against BPTT's gradients on one batch")
+    gdu.add_argument("config", help="YAML file, or the name of a shipped experiment (e.g. gdu_fc1)")
+    gdu.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set estimator.beta=1e-4 (repeatable)")
+    gdu.add_argument("--out", help="output folder for gdu.json and gdu.png (default: runs/<name>)")
+    gdu.add_argument("--etas", help="comma-separated C-EP rates (default: gdu.etas of the config)")
+    gdu.add_argument("--data-dir", help="dataset folder (same as --set data.dir=...)")
+
     show = sub.add_parser("config", help="print the resolved config (after --set overrides)")
     show.add_argument("config")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -72,6 +80,13 @@ def _run(args: argparse.Namespace) -> int:
             from .io import atomic_write_json
 
             atomic_write_json(args.json, rows)
+    elif args.command == "gdu":
+        from .gdu import gdu
+
+        etas = [float(e) for e in args.etas.split(",")] if args.etas else None
+        result = gdu(args.config, out=args.out, overrides=overrides, etas=etas)
+        print(result.table)
+        print(f"free phase: |s_T - s_T-1| = {result.free_residual:.1e}; results in {result.out_dir}")
     elif args.command == "config":
         import yaml
 

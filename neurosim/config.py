@@ -23,7 +23,7 @@ from . import catalog
 from .errors import ConfigError
 
 ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh")
-DYNAMICS = ("prototypical", "energy")
+DYNAMICS = ("prototypical", "energy", "toy")
 ESTIMATORS = ("ep", "bptt")
 LOSSES = ("mse", "cross_entropy")
 DATASETS = ("mnist", "fashion-mnist")
@@ -39,13 +39,14 @@ class CircuitConfig:
     source: str = ""
     dynamics: str = "prototypical"
     """'prototypical': s_{t+1} = sigma(dPhi/ds) (Ernoult et al. 2019); 'energy': Hopfield
-    energy relaxed by Euler steps of size eps (Scellier & Bengio 2017)."""
+    energy relaxed by Euler steps of size eps (Scellier & Bengio 2017); 'toy': all neurons
+    coupled symmetrically, s_{t+1} = dPhi/ds exactly (the Theorem-1 reference, models/toy.py)."""
     layers: list[int] = field(default_factory=lambda: [784, 512, 10])
     """Sizes from input to output; the first must match the data (784 for MNIST)."""
     activation: str = "sigmoid"
     """sigmoid = 1/(1+exp(-4(x-1/2))), hard_sigmoid = clamp(x, 0, 1), tanh."""
     eps: float = 0.5
-    """Euler step of the energy-based dynamics (dt/tau); ignored by prototypical dynamics."""
+    """Euler step of the energy-based and toy dynamics (dt/tau); ignored by prototypical dynamics."""
     dt: float = 1.0
     """Prototypical only: damping step, s_{t+1} = (1 - dt) s_t + dt rho(dPhi/ds); 1 is the
     undamped map of SPEC §1 (Ernoult et al.'s code defaults to 0.2)."""
@@ -156,6 +157,30 @@ class ComputeConfig:
 
 
 @dataclass
+class GDUConfig:
+    """The Theorem-1 check (``neurosim gdu``): EP's processes against BPTT's on one batch.
+
+    T, K, beta and symmetric nudging come from ``estimator``; training ignores this section.
+    """
+
+    etas: list[float] = field(default_factory=list)
+    """C-EP learning rates checked besides eta = 0 (standard EP, always checked)."""
+    batch_size: int | None = None
+    """Samples in the batch (the first of the training set); null: train.batch_size."""
+    synapses_per_layer: int = 5
+    """Synapses (and neurons) drawn per panel of gdu.png."""
+    seed: int = 0
+    """Draws the plotted synapses."""
+
+    def validate(self, prefix: str) -> None:
+        if any(eta < 0 for eta in self.etas):
+            raise ConfigError(f"{prefix}.etas", self.etas, "non-negative C-EP learning rates")
+        if self.batch_size is not None:
+            _positive(f"{prefix}.batch_size", self.batch_size)
+        _positive(f"{prefix}.synapses_per_layer", self.synapses_per_layer)
+
+
+@dataclass
 class Config:
     """One training run."""
 
@@ -168,6 +193,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    gdu: GDUConfig = field(default_factory=GDUConfig)
 
     def validate(self) -> None:
         self.circuit.validate("circuit")
@@ -175,6 +201,7 @@ class Config:
         self.data.validate("data")
         self.train.validate("train")
         self.compute.validate("compute")
+        self.gdu.validate("gdu")
         _choice("loss", self.loss, LOSSES)
         n_weights = len(self.circuit.layers) - 1
         if len(self.estimator.lr) != n_weights:

@@ -34,7 +34,8 @@ from .runtime import Network, build_network, configure_torch
 CHECKPOINT = "checkpoint.pt"
 # Keys that may differ between an interrupted run and its resumption: where it runs and how
 # long it goes on, not what it computes.
-RESUMABLE_CHANGES = {"train.epochs", "compute.device", "compute.threads", "data.dir", "data.download"}
+RESUMABLE_CHANGES = {"train.epochs", "compute.device", "compute.threads", "data.dir", "data.download",
+                     "gdu", "gdu.etas", "gdu.batch_size", "gdu.synapses_per_layer", "gdu.seed"}
 
 
 @dataclass

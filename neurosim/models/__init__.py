@@ -9,8 +9,9 @@ from ..config import CircuitConfig
 from .base import LayeredModel, State
 from .energy import EnergyModel
 from .prototypical import PrototypicalModel
+from .toy import ToyModel
 
-__all__ = ["LayeredModel", "State", "EnergyModel", "PrototypicalModel", "build_model"]
+__all__ = ["LayeredModel", "State", "EnergyModel", "PrototypicalModel", "ToyModel", "build_model"]
 
 
 def build_model(circuit: CircuitConfig, generator: torch.Generator, dtype: torch.dtype = torch.float32,
@@ -23,4 +24,6 @@ def build_model(circuit: CircuitConfig, generator: torch.Generator, dtype: torch
         return PrototypicalModel(circuit.layers, activation, generator, dt=circuit.dt, **common)
     if circuit.dynamics == "energy":
         return EnergyModel(circuit.layers, activation, generator, eps=circuit.eps, clamp=circuit.clamp, **common)
+    if circuit.dynamics == "toy":
+        return ToyModel(circuit.layers, activation, generator, eps=circuit.eps, **common)
     raise ValueError(f"unknown dynamics {circuit.dynamics!r}")  # config validation prevents this
