@@ -22,10 +22,11 @@ def row(name: str) -> str:
     est, circuit = config["estimator"], config["circuit"]
     per_epoch = sum(r["seconds"] for r in history) / len(history)
     last5 = [r["test_error"] for r in history[-5:]]
+    beta = f" beta={est['beta']}" if est["name"] == "ep" else ""
     machine = result["machine"]
     where = f"{machine['cpu_count']}-core CPU, {machine['torch_threads']} thread"
     return (f"| `{name}` | {'-'.join(map(str, circuit['layers']))} {circuit['dynamics']} | "
-            f"{est['name'].upper()} | T={est['T']} K={est['K']} beta={est['beta']} | {result['epochs']} | "
+            f"{est['name'].upper()} | T={est['T']} K={est['K']}{beta} | {result['epochs']} | "
             f"**{100 * result['test_error']:.2f}** | {100 * sum(last5) / len(last5):.2f} | "
             f"{100 * result['best_test_error']:.2f} | "
             f"{100 * result['train_error']:.2f} | {per_epoch:.0f} s | {where} |")
