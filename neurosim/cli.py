@@ -10,7 +10,10 @@ from .errors import NeurosimError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neurosim", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="neurosim",
+        description="Simulate Equilibrium Propagation learning (EP, BPTT baseline, Theorem-1 checks). "
+                    "Every command is also a Python call: see README.md.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a network from a config (YAML path or experiment name)")
