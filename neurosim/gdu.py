@@ -415,7 +415,7 @@ def plot_gdu(traces: dict[str, Any], path: Path, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io import _atomic
+    from .io import atomic_write
 
     panels, rows, t = traces["panels"], traces["rows"], traces["t"]
     fig, axes = plt.subplots(len(rows), len(panels), figsize=(3.2 * len(panels), 2.6 * len(rows)),
@@ -441,7 +441,7 @@ def plot_gdu(traces: dict[str, Any], path: Path, title: str = "") -> None:
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _atomic(Path(path), lambda h: fig.savefig(h, format="png"), "wb")
+    atomic_write(Path(path), lambda h: fig.savefig(h, format="png"), "wb")
     plt.close(fig)
 
 

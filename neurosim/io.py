@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
+    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -30,7 +31,7 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda h: h.write(text), "w")
+    atomic_write(path, lambda h: h.write(text), "w")
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -40,4 +41,4 @@ def atomic_write_json(path: Path, data: Any) -> None:
 def atomic_torch_save(path: Path, obj: Any) -> None:
     import torch
 
-    _atomic(path, lambda h: torch.save(obj, h), "wb")
+    atomic_write(path, lambda h: torch.save(obj, h), "wb")

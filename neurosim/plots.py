@@ -13,7 +13,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path, title: str = "") -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io import _atomic
+    from .io import atomic_write
 
     epochs = [r["epoch"] for r in history]
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
@@ -27,5 +27,5 @@ def plot_curves(history: list[dict[str, Any]], path: Path, title: str = "") -> N
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    _atomic(Path(path), lambda h: fig.savefig(h, format="png"), "wb")
+    atomic_write(Path(path), lambda h: fig.savefig(h, format="png"), "wb")
     plt.close(fig)
