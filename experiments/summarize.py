@@ -24,7 +24,8 @@ def row(name: str) -> str:
     last5 = [r["test_error"] for r in history[-5:]]
     beta = f" beta={est['beta']}" if est["name"] == "ep" else ""
     machine = result["machine"]
-    where = f"{machine['cpu_count']}-core CPU, {machine['torch_threads']} thread"
+    threads = machine["torch_threads"]
+    where = f"{machine['cpu_count']}-core CPU, {threads} thread{'s' if threads > 1 else ''}"
     return (f"| `{name}` | {'-'.join(map(str, circuit['layers']))} {circuit['dynamics']} | "
             f"{est['name'].upper()} | T={est['T']} K={est['K']}{beta} | {result['epochs']} | "
             f"**{100 * result['test_error']:.2f}** | {100 * sum(last5) / len(last5):.2f} | "
