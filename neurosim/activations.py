@@ -27,6 +27,7 @@ class Activation:
     apply_: Callable[[Tensor], Tensor]
     """The same, in place, for an already scaled and shifted pre-activation (hot loop)."""
     _prime: Callable[[Tensor], Tensor]
+    _value_and_prime: Callable[[Tensor], tuple[Tensor, Tensor]]
 
     def __call__(self, x: Tensor) -> Tensor:
         """rho(x), differentiable (used by Phi, autograd checks and BPTT)."""
@@ -36,10 +37,28 @@ class Activation:
         """rho'(x), the factor of the energy-based dynamics."""
         return self._prime(x)
 
+    def value_and_prime(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """rho(x) and rho'(x) from one evaluation of the nonlinearity (the energy step needs both)."""
+        return self._value_and_prime(x)
+
 
 def _sigmoid_prime(x: Tensor) -> Tensor:
     r = torch.sigmoid(4.0 * x - 2.0)
     return 4.0 * r * (1.0 - r)
+
+
+def _sigmoid_value_and_prime(x: Tensor) -> tuple[Tensor, Tensor]:
+    r = torch.sigmoid(4.0 * x - 2.0)
+    return r, (1.0 - r).mul_(r).mul_(4.0)
+
+
+def _hard_sigmoid_value_and_prime(x: Tensor) -> tuple[Tensor, Tensor]:
+    return x.clamp(0.0, 1.0), _hard_sigmoid_prime(x)
+
+
+def _tanh_value_and_prime(x: Tensor) -> tuple[Tensor, Tensor]:
+    r = torch.tanh(x)
+    return r, 1.0 - r * r
 
 
 def _hard_sigmoid_prime(x: Tensor) -> Tensor:
@@ -53,11 +72,13 @@ def _tanh_prime(x: Tensor) -> Tensor:
 
 ACTIVATIONS: dict[str, Activation] = {
     # 1 / (1 + exp(-4 (x - 1/2))) = sigmoid(4x - 2): Ernoult et al. 2019, prototypical setting
-    "sigmoid": Activation("sigmoid", 4.0, -2.0, torch.sigmoid, torch.sigmoid_, _sigmoid_prime),
+    "sigmoid": Activation("sigmoid", 4.0, -2.0, torch.sigmoid, torch.sigmoid_, _sigmoid_prime,
+                          _sigmoid_value_and_prime),
     # clamp(x, 0, 1): Scellier & Bengio 2017
     "hard_sigmoid": Activation("hard_sigmoid", 1.0, 0.0, lambda v: v.clamp(0.0, 1.0),
-                                 lambda v: v.clamp_(0.0, 1.0), _hard_sigmoid_prime),
-    "tanh": Activation("tanh", 1.0, 0.0, torch.tanh, torch.tanh_, _tanh_prime),
+                                 lambda v: v.clamp_(0.0, 1.0), _hard_sigmoid_prime,
+                                 _hard_sigmoid_value_and_prime),
+    "tanh": Activation("tanh", 1.0, 0.0, torch.tanh, torch.tanh_, _tanh_prime, _tanh_value_and_prime),
 }
 
 

@@ -150,3 +150,16 @@ def test_same_seed_gives_same_weights_on_any_dtype():
     b = PrototypicalModel(SIZES, get_activation("sigmoid"), torch.Generator().manual_seed(3), dtype=torch.float32)
     for p, q in zip(a.flat_params(), b.flat_params()):
         torch.testing.assert_close(p.float(), q)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activation_value_and_prime_match_autograd(name):
+    act = get_activation(name)
+    x = torch.linspace(-1.5, 2.5, 101, dtype=torch.float64).requires_grad_(True)
+    value = act(x)
+    (derivative,) = torch.autograd.grad(value.sum(), x)
+    v, p = act.value_and_prime(x.detach())
+    inside = (x.detach() - 0).abs().gt(1e-9) & (x.detach() - 1).abs().gt(1e-9)  # hard sigmoid kinks
+    torch.testing.assert_close(v, value.detach())
+    torch.testing.assert_close(p[inside], derivative[inside])
+    torch.testing.assert_close(act.prime(x.detach()), p)

@@ -35,14 +35,14 @@ class EnergyModel(LayeredModel):
         return [first] + [b.clone() for b in self.biases[1:]]
 
     def step(self, state: State, drive: list[Tensor], force: Tensor | None = None) -> State:
-        rho = [self.activation(s) for s in state]
+        rho, prime = zip(*(self.activation.value_and_prime(s) for s in state))
         last = len(state) - 1
         new: State = []
         for n, s in enumerate(state):
             pre = drive[0] if n == 0 else torch.addmm(drive[n], rho[n - 1], self.weights[n].t())
             if n < last:
                 pre = torch.addmm(pre, rho[n + 1], self.weights[n + 1])
-            s_next = torch.addcmul(s * (1.0 - self.eps), self.activation.prime(s), pre, value=self.eps)
+            s_next = torch.addcmul(s * (1.0 - self.eps), prime[n], pre, value=self.eps)
             if n == last and force is not None:
                 s_next = s_next + force
             if self.clamp:  # a projection onto [0, 1]: exact dPhi/ds only inside the box
