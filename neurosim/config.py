@@ -24,7 +24,7 @@ from .errors import ConfigError
 
 ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh")
 DYNAMICS = ("prototypical", "energy", "toy")
-ESTIMATORS = ("ep", "bptt")
+ESTIMATORS = ("ep", "bptt", "cep")
 LOSSES = ("mse", "cross_entropy")
 DATASETS = ("mnist", "fashion-mnist")
 DTYPES = ("float32", "float64")
@@ -84,7 +84,8 @@ class EstimatorConfig:
     beta: float = 0.1
     """Nudging strength; only EP uses it."""
     lr: list[float] = field(default_factory=lambda: [0.08, 0.04])
-    """Learning rate per weight layer, input side first; a layer's bias shares its rate."""
+    """Learning rate per weight layer, input side first; a layer's bias shares its rate.
+    For C-EP, the rate eta of the continual update at each nudged step."""
     random_sign: bool = False
     """Draw the sign of beta at random for each batch (cancels the bias of one-sided EP on average)."""
     symmetric: bool = False
@@ -96,7 +97,7 @@ class EstimatorConfig:
         _positive(f"{prefix}.K", self.K)
         if self.name == "bptt" and self.K > self.T:
             raise ConfigError(f"{prefix}.K", self.K, f"at most T={self.T} for BPTT")
-        if self.name == "ep" and self.beta == 0:
+        if self.name in ("ep", "cep") and self.beta == 0:
             raise ConfigError(f"{prefix}.beta", self.beta, "a non-zero nudging strength")
         if any(lr < 0 for lr in self.lr):
             raise ConfigError(f"{prefix}.lr", self.lr, "non-negative learning rates")

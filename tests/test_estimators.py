@@ -145,3 +145,53 @@ def test_train_step_applies_lr_per_layer():
     torch.testing.assert_close(after[0], before[0], rtol=0, atol=0)
     torch.testing.assert_close(after[2], before[2] + 0.5 * updates[1][0])
     torch.testing.assert_close(after[4], before[4], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind, dt", [("prototypical", 1.0), ("prototypical", 0.5), ("energy", 1.0)])
+def test_cep_updates_telescope_to_the_ep_update_as_eta_vanishes(kind, dt):
+    """Eq. 5 summed over the K nudged steps equals Eq. 2 up to O(eta)."""
+    eta = 1e-7
+    cep = network(kind, "cep", dt=dt, lr=[eta] * 3)
+    ep = network(kind, dt=dt)
+    x, y = batch()
+    before = [p.detach().clone() for p in cep.model.flat_params()]
+    cep.estimator.train_step(x, y)
+    moved = [(p.detach() - b) / eta for p, b in zip(cep.model.flat_params(), before)]
+    expected = flat(ep.estimator.compute(x, y)[0])
+    for got, want in zip(moved, expected, strict=True):
+        rel = float((got - want).norm() / want.norm())
+        assert rel < 1e-5, rel  # O(eta): measured 1e-6 at eta = 1e-7, 1e-4 at eta = 1e-5
+
+
+def test_cep_with_larger_eta_departs_from_ep():
+    x, y = batch()
+    expected = torch.cat([u.flatten() for u in flat(network("prototypical").estimator.compute(x, y)[0])])
+    errors = []
+    for eta in (1e-4, 1e-2, 1e-1):
+        cep = network("prototypical", "cep", lr=[eta] * 3)
+        before = torch.cat([p.detach().flatten() for p in cep.model.flat_params()])
+        cep.estimator.train_step(x, y)
+        moved = (torch.cat([p.detach().flatten() for p in cep.model.flat_params()]) - before) / eta
+        errors.append(float((moved - expected).norm() / expected.norm()))
+    assert errors[0] < errors[1] < errors[2], errors
+
+
+def test_cep_sends_every_step_through_the_synapse_hook(monkeypatch):
+    import neurosim.estimators.cep as cep_module
+
+    calls = []
+    real = cep_module.apply_updates
+    monkeypatch.setattr(cep_module, "apply_updates", lambda *a: (calls.append(1), real(*a)))
+    net = network("energy", "cep", lr=[1e-3] * 3)
+    net.estimator.train_step(*batch())
+    assert len(calls) == 8  # K steps, one update each
+
+
+@pytest.mark.parametrize("override, key", [({"symmetric": True}, "estimator.symmetric")])
+def test_cep_rejects_what_it_cannot_do(override, key):
+    from neurosim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=key):
+        network("prototypical", "cep", **override)
+    with pytest.raises(ConfigError, match="loss"):
+        network("prototypical", "cep", loss="cross_entropy")

@@ -12,9 +12,10 @@ from ..losses import Cost
 from ..models import LayeredModel
 from .base import Estimator, StepResult
 from .bptt import BPTT
+from .cep import ContinualEP
 from .ep import EquilibriumPropagation
 
-__all__ = ["Estimator", "StepResult", "BPTT", "EquilibriumPropagation", "build_estimator"]
+__all__ = ["Estimator", "StepResult", "BPTT", "ContinualEP", "EquilibriumPropagation", "build_estimator"]
 
 
 def build_estimator(model: LayeredModel, cost: Cost, config: EstimatorConfig) -> Estimator:
@@ -22,4 +23,6 @@ def build_estimator(model: LayeredModel, cost: Cost, config: EstimatorConfig) ->
         return EquilibriumPropagation(model, cost, config)
     if config.name == "bptt":
         return BPTT(model, cost, config)
+    if config.name == "cep":
+        return ContinualEP(model, cost, config)
     raise ValueError(f"unknown estimator {config.name!r}")  # config validation prevents this

@@ -39,6 +39,14 @@ class Estimator:
         """Updates (ascent directions, ~ -dL/dtheta) for one batch, and the free-phase result."""
         raise NotImplementedError
 
+    def draw_beta(self, generator: torch.Generator | None) -> float:
+        """The nudging strength of this batch: beta, or +/-beta at random (``random_sign``)."""
+        beta = self.config.beta
+        if self.config.random_sign:
+            flip = torch.randint(0, 2, (1,), generator=generator).item()
+            beta = -beta if flip else beta
+        return beta
+
     def train_step(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> StepResult:
         updates, result = self.compute(x, y, generator)
         apply_updates(self.groups, updates, self.config.lr)

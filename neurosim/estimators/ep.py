@@ -16,13 +16,6 @@ from .base import Estimator, StepResult
 
 
 class EquilibriumPropagation(Estimator):
-    def draw_beta(self, generator: torch.Generator | None) -> float:
-        beta = self.config.beta
-        if self.config.random_sign:
-            flip = torch.randint(0, 2, (1,), generator=generator).item()
-            beta = -beta if flip else beta
-        return beta
-
     @torch.no_grad()
     def compute(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None
                 ) -> tuple[list[list[Tensor]], StepResult]:
