@@ -90,6 +90,10 @@ class EstimatorConfig:
     """Draw the sign of beta at random for each batch (cancels the bias of one-sided EP on average)."""
     symmetric: bool = False
     """Nudge at +beta and -beta and take the difference (Laborieux et al. 2021)."""
+    materialize_updates: bool = False
+    """C-EP only: form and apply W_1's update at every nudged step. Off, with ideal synapses,
+    W_1 x follows its rank-B changes through x x^T and W_1 is updated once per batch (the same
+    weights up to rounding); device models need every step formed."""
 
     def validate(self, prefix: str) -> None:
         _choice(f"{prefix}.name", self.name, ESTIMATORS)

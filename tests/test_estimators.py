@@ -195,3 +195,17 @@ def test_cep_rejects_what_it_cannot_do(override, key):
         network("prototypical", "cep", **override)
     with pytest.raises(ConfigError, match="loss"):
         network("prototypical", "cep", loss="cross_entropy")
+
+
+@pytest.mark.parametrize("dt", [1.0, 0.5])
+def test_cep_rank_b_drive_gives_the_weights_of_materialised_updates(dt):
+    """Following W_1 x through x x^T and updating W_1 once equals updating it at every step."""
+    x, y = batch()
+    nets = [network("prototypical", "cep", dt=dt, lr=[0.05, 0.03, 0.02], materialize_updates=m)
+            for m in (False, True)]
+    for _ in range(3):  # several batches, so that drift would accumulate
+        for net in nets:
+            net.estimator.train_step(x, y)
+    for fast, slow in zip(nets[0].model.flat_params(), nets[1].model.flat_params(), strict=True):
+        torch.testing.assert_close(fast, slow, rtol=1e-10, atol=1e-12)
+    assert not torch.equal(nets[0].model.weights[0], network("prototypical").model.weights[0])

@@ -10,6 +10,12 @@ local in space and in time. Summed over the K steps it telescopes to EP's Eq. 2 
 ``estimator.lr`` holds the eta of each layer. Every per-step update goes through
 ``neurosim.synapses.apply_updates``, the hook where device models act on each pulse, and the
 input drive is rebuilt after each step because W_1 and the biases have changed.
+
+Rank-B path (ideal synapses, ``materialize_updates: false``, models that support it): while x
+is clamped, W_1 changes at step t by eta_1 du_t^T x / B (u = ``model.input_signal``), so the
+drive W_1 x moves by eta_1 (x x^T / B) du_t: a B x B product instead of rebuilding a
+[B, 784] x [784, n_1] product and forming W_1's update. The per-step changes of W_1 then sum
+(telescope) to one update applied at the end of the phase: the same weights, up to rounding.
 """
 
 from __future__ import annotations
@@ -40,12 +46,34 @@ class ContinualEP(Estimator):
         result = self._result(state, y)
         force_scale = beta * model.nudge_scale
         update_scale = 1.0 / force_scale
-        groups = self.groups
+        groups, lrs = self.groups, self.config.lr
+        rank_b = model.supports_rank_b_drive and not self.config.materialize_updates
+        if rank_b:
+            batch = x.shape[0]
+            gram = x @ x.t() / batch
+            du_sum = torch.zeros_like(model.input_signal(state))
+            drive_step = model.drive_gain * lrs[0] * update_scale
         for _ in range(self.config.K):
             force = cost.force(model.output(state), y).mul_(force_scale)
             new = model.step(state, drive, force)
-            flat = [d.mul_(update_scale) for d in model.dphi_dtheta_difference(x, new, state)]
-            apply_updates(groups, [flat[i:i + 2] for i in range(0, len(flat), 2)], self.config.lr)
-            drive = model.prepare(x)
+            if rank_b:
+                du = model.input_signal(new) - model.input_signal(state)
+                du_sum += du
+                rest = [d.mul_(update_scale) for d in model.dphi_dtheta_difference(x, new, state, first_layer=False)]
+                apply_updates(groups[1:], _pairs(rest), lrs[1:])
+                first = torch.addmm(drive[0], gram, du, alpha=drive_step).add_(du.mean(0), alpha=drive_step)
+                drive = [first] + model.bias_drives()
+            else:
+                flat = [d.mul_(update_scale) for d in model.dphi_dtheta_difference(x, new, state)]
+                apply_updates(groups, _pairs(flat), lrs)
+                drive = model.prepare(x)
             state = new
+        if rank_b:
+            du_sum.mul_(update_scale)
+            apply_updates(groups[:1], [[du_sum.t() @ x / batch, du_sum.mean(0)]], lrs[:1])
         return result
+
+
+def _pairs(flat: list[Tensor]) -> list[list[Tensor]]:
+    """[W_1, b_1, W_2, b_2, ...] -> [[W_1, b_1], [W_2, b_2], ...] (the parameter groups)."""
+    return [flat[i:i + 2] for i in range(0, len(flat), 2)]

@@ -34,6 +34,11 @@ class LayeredModel(nn.Module):
     """
 
     nudge_scale: float = 1.0
+    supports_rank_b_drive: bool = False
+    """True when the model offers ``input_signal``, ``drive_gain`` and ``bias_drives`` (below),
+    so that C-EP can follow per-step changes of W_1 in the drive without forming W_1."""
+    drive_gain: float = 1.0
+    """Factor between W_1 x + b_1 and the first entry of ``prepare``'s drive."""
 
     def __init__(self, sizes: list[int], activation: Activation, generator: torch.Generator,
                  dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
@@ -83,8 +88,21 @@ class LayeredModel(nn.Module):
     def dphi_dtheta(self, x: Tensor, state: State) -> list[Tensor]:
         raise NotImplementedError
 
-    def dphi_dtheta_difference(self, x: Tensor, state_a: State, state_b: State) -> list[Tensor]:
-        """dPhi/dtheta(state_a) - dPhi/dtheta(state_b), batch-averaged: the EP update before 1/beta."""
+    def dphi_dtheta_difference(self, x: Tensor, state_a: State, state_b: State,
+                               first_layer: bool = True) -> list[Tensor]:
+        """dPhi/dtheta(state_a) - dPhi/dtheta(state_b), batch-averaged: the EP update before 1/beta.
+
+        ``first_layer=False`` leaves out (W_1, b_1), for C-EP's rank-B path that never forms them.
+        """
         grads_a = self.dphi_dtheta(x, state_a)
         grads_b = self.dphi_dtheta(x, state_b)
-        return [a - b for a, b in zip(grads_a, grads_b)]
+        diff = [a - b for a, b in zip(grads_a, grads_b)]
+        return diff if first_layer else diff[2:]
+
+    def input_signal(self, state: State) -> Tensor:
+        """u with dPhi/dW_1 = u^T x / batch and dPhi/db_1 = mean(u) (see supports_rank_b_drive)."""
+        raise NotImplementedError
+
+    def bias_drives(self) -> list[Tensor]:
+        """The drive entries of layers 2..N, which depend on their biases only."""
+        raise NotImplementedError

@@ -22,16 +22,26 @@ from .base import LayeredModel, State
 
 
 class PrototypicalModel(LayeredModel):
+    supports_rank_b_drive = True
+
     def __init__(self, *args, dt: float = 1.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.dt = float(dt)
         self.nudge_scale = self.dt
+        self.drive_gain = self.activation.gain
 
     def prepare(self, x: Tensor) -> list[Tensor]:
         """Scaled, shifted constant terms: gain (W_1 x + b_1) + offset, then gain b_n + offset."""
         g, c = self.activation.gain, self.activation.offset
         first = torch.addmm(self.biases[0], x, self.weights[0].t()).mul_(g).add_(c)
-        return [first] + [b * g + c for b in self.biases[1:]]
+        return [first] + self.bias_drives()
+
+    def bias_drives(self) -> list[Tensor]:
+        g, c = self.activation.gain, self.activation.offset
+        return [b * g + c for b in self.biases[1:]]
+
+    def input_signal(self, state: State) -> Tensor:
+        return state[0] * self.dt
 
     def step(self, state: State, drive: list[Tensor], force: Tensor | None = None) -> State:
         g = self.activation.gain
@@ -71,11 +81,14 @@ class PrototypicalModel(LayeredModel):
             grads += [s_out.t() @ s_in / batch, s_out.mean(0)]
         return [g.mul_(self.dt) for g in grads] if self.dt != 1.0 else grads
 
-    def dphi_dtheta_difference(self, x: Tensor, state_a: State, state_b: State) -> list[Tensor]:
+    def dphi_dtheta_difference(self, x: Tensor, state_a: State, state_b: State,
+                               first_layer: bool = True) -> list[Tensor]:
         # For W_1 the input is the same in both states, so one matmul on the difference does.
         batch = x.shape[0]
-        diff0 = state_a[0] - state_b[0]
-        grads = [diff0.t() @ x / batch, diff0.mean(0)]
+        grads: list[Tensor] = []
+        if first_layer:
+            diff0 = state_a[0] - state_b[0]
+            grads += [diff0.t() @ x / batch, diff0.mean(0)]
         for n in range(1, len(state_a)):
             ga = state_a[n].t() @ state_a[n - 1]
             grads += [ga.sub_(state_b[n].t() @ state_b[n - 1]).div_(batch),
