@@ -22,7 +22,7 @@ def row(name: str) -> str:
     est, circuit = config["estimator"], config["circuit"]
     per_epoch = sum(r["seconds"] for r in history) / len(history)
     last5 = [r["test_error"] for r in history[-5:]]
-    beta = f" beta={est['beta']}" if est["name"] == "ep" else ""
+    beta = f" beta={est['beta']}" if est["name"] in ("ep", "cep") else ""
     machine = result["machine"]
     threads = machine["torch_threads"]
     where = f"{machine['cpu_count']}-core CPU, {threads} thread{'s' if threads > 1 else ''}"
