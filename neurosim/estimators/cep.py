@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..synapses import apply_updates
-from .base import Estimator, StepResult
+from .base import Estimator, StepResult, pair_groups
 
 
 class ContinualEP(Estimator):
@@ -51,21 +51,24 @@ class ContinualEP(Estimator):
         if rank_b:
             batch = x.shape[0]
             gram = x @ x.t() / batch
-            du_sum = torch.zeros_like(model.input_signal(state))
+            u_prev = model.input_signal(state)
+            du_sum = torch.zeros_like(u_prev)
             drive_step = model.drive_gain * lrs[0] * update_scale
         for _ in range(self.config.K):
             force = cost.force(model.output(state), y).mul_(force_scale)
             new = model.step(state, drive, force)
             if rank_b:
-                du = model.input_signal(new) - model.input_signal(state)
+                u_new = model.input_signal(new)
+                du = u_new - u_prev
                 du_sum += du
+                u_prev = u_new
                 rest = [d.mul_(update_scale) for d in model.dphi_dtheta_difference(x, new, state, first_layer=False)]
-                apply_updates(groups[1:], _pairs(rest), lrs[1:])
+                apply_updates(groups[1:], pair_groups(rest), lrs[1:])
                 first = torch.addmm(drive[0], gram, du, alpha=drive_step).add_(du.mean(0), alpha=drive_step)
                 drive = [first] + model.bias_drives()
             else:
                 flat = [d.mul_(update_scale) for d in model.dphi_dtheta_difference(x, new, state)]
-                apply_updates(groups, _pairs(flat), lrs)
+                apply_updates(groups, pair_groups(flat), lrs)
                 drive = model.prepare(x)
             state = new
         if rank_b:
@@ -73,7 +76,3 @@ class ContinualEP(Estimator):
             apply_updates(groups[:1], [[du_sum.t() @ x / batch, du_sum.mean(0)]], lrs[:1])
         return result
 
-
-def _pairs(flat: list[Tensor]) -> list[list[Tensor]]:
-    """[W_1, b_1, W_2, b_2, ...] -> [[W_1, b_1], [W_2, b_2], ...] (the parameter groups)."""
-    return [flat[i:i + 2] for i in range(0, len(flat), 2)]

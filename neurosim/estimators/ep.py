@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from ..phases import relax_nudged
-from .base import Estimator, StepResult
+from .base import Estimator, StepResult, pair_groups
 
 
 class EquilibriumPropagation(Estimator):
@@ -34,5 +34,4 @@ class EquilibriumPropagation(Estimator):
             scale = 1.0 / (beta * model.nudge_scale)
             readout = [[-g for g in group] for group in cost.dl_dtheta(model.output(nudged), y)]
         flat = [d.mul_(scale) for d in model.dphi_dtheta_difference(x, nudged, reference)]
-        updates = [flat[i:i + 2] for i in range(0, len(flat), 2)]
-        return updates + readout, result
+        return pair_groups(flat) + readout, result
