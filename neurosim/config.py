@@ -23,8 +23,10 @@ from . import catalog
 from .errors import ConfigError
 
 ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh")
-DYNAMICS = ("prototypical", "energy", "toy")
-ESTIMATORS = ("ep", "bptt", "cep")
+DYNAMICS = ("prototypical", "vector_field", "energy", "toy")
+ESTIMATORS = ("ep", "cep", "vf", "cvf", "bptt")
+VF_ESTIMATORS = ("vf", "cvf")
+"""Estimators for vector fields (no Phi); ep and cep need a model with Phi."""
 LOSSES = ("mse", "cross_entropy")
 DATASETS = ("mnist", "fashion-mnist")
 DTYPES = ("float32", "float64")
@@ -40,7 +42,9 @@ class CircuitConfig:
     dynamics: str = "prototypical"
     """'prototypical': s_{t+1} = sigma(dPhi/ds) (Ernoult et al. 2019); 'energy': Hopfield
     energy relaxed by Euler steps of size eps (Scellier & Bengio 2017); 'toy': all neurons
-    coupled symmetrically, s_{t+1} = dPhi/ds exactly (the Theorem-1 reference, models/toy.py)."""
+    coupled symmetrically, s_{t+1} = dPhi/ds exactly (the Theorem-1 reference, models/toy.py);
+    'vector_field': the prototypical dynamics with separate forward and backward weights
+    (Ernoult et al. 2020, C-VF), trained with the vf or cvf estimators."""
     layers: list[int] = field(default_factory=lambda: [784, 512, 10])
     """Sizes from input to output; the first must match the data (784 for MNIST)."""
     activation: str = "sigmoid"
@@ -50,6 +54,9 @@ class CircuitConfig:
     dt: float = 1.0
     """Prototypical only: damping step, s_{t+1} = (1 - dt) s_t + dt rho(dPhi/ds); 1 is the
     undamped map of SPEC §1 (Ernoult et al.'s code defaults to 0.2)."""
+    initial_angle: float = 0.0
+    """vector_field only: angle in degrees (0 to 180; the paper sweeps 0 to 180) between each W_n and the transposed
+    backward weights B_n^T at initialization; 0 ties them (the prototypical network)."""
     clamp: bool = False
     """Energy-based only: clip states to [0, 1] after each step, as the papers' code does
     (Scellier & Bengio 2017; Ernoult et al. 2019 EB rows)."""
@@ -67,6 +74,11 @@ class CircuitConfig:
         for key in ("eps", "dt"):
             if not 0 < getattr(self, key) <= 1:
                 raise ConfigError(f"{prefix}.{key}", getattr(self, key), "a step size in (0, 1]")
+        if not 0 <= self.initial_angle <= 180:
+            raise ConfigError(f"{prefix}.initial_angle", self.initial_angle, "an angle in degrees between 0 and 180")
+        if self.initial_angle and self.dynamics != "vector_field":
+            raise ConfigError(f"{prefix}.initial_angle", self.initial_angle,
+                              "0 unless dynamics is vector_field (other models tie their weights)")
         if self.init_gain is not None and len(self.init_gain) != len(self.layers) - 1:
             raise ConfigError(f"{prefix}.init_gain", self.init_gain,
                               f"one gain per weight layer ({len(self.layers) - 1} values)")
@@ -80,18 +92,19 @@ class EstimatorConfig:
     T: int = 40
     """Free-phase steps (from s = 0); also used at evaluation."""
     K: int = 15
-    """Nudged-phase steps for EP; number of last free-phase steps backpropagated for BPTT."""
+    """Nudged-phase steps for EP/VF; number of last free-phase steps backpropagated for BPTT."""
     beta: float = 0.1
-    """Nudging strength; only EP uses it."""
+    """Nudging strength (EP, C-EP, VF, C-VF)."""
     lr: list[float] = field(default_factory=lambda: [0.08, 0.04])
-    """Learning rate per weight layer, input side first; a layer's bias shares its rate.
-    For C-EP, the rate eta of the continual update at each nudged step."""
+    """Learning rate per weight layer, input side first; a layer's bias (and, for vector
+    fields, its backward weights) share its rate. For C-EP and C-VF, the rate eta of the
+    continual update at each nudged step."""
     random_sign: bool = False
     """Draw the sign of beta at random for each batch (cancels the bias of one-sided EP on average)."""
     symmetric: bool = False
     """Nudge at +beta and -beta and take the difference (Laborieux et al. 2021)."""
     materialize_updates: bool = False
-    """C-EP only: form and apply W_1's update at every nudged step. Off, with ideal synapses,
+    """C-EP and C-VF only: form and apply W_1's update at every nudged step. Off, with ideal synapses,
     W_1 x follows its rank-B changes through x x^T and W_1 is updated once per batch (the same
     weights up to rounding); device models need every step formed."""
 
@@ -101,7 +114,7 @@ class EstimatorConfig:
         _positive(f"{prefix}.K", self.K)
         if self.name == "bptt" and self.K > self.T:
             raise ConfigError(f"{prefix}.K", self.K, f"at most T={self.T} for BPTT")
-        if self.name in ("ep", "cep") and self.beta == 0:
+        if self.name in ("ep", "cep", "vf", "cvf") and self.beta == 0:
             raise ConfigError(f"{prefix}.beta", self.beta, "a non-zero nudging strength")
         if any(lr < 0 for lr in self.lr):
             raise ConfigError(f"{prefix}.lr", self.lr, "non-negative learning rates")
@@ -208,6 +221,14 @@ class Config:
         self.compute.validate("compute")
         self.gdu.validate("gdu")
         _choice("loss", self.loss, LOSSES)
+        vector_field = self.circuit.dynamics == "vector_field"
+        if vector_field and self.estimator.name in ("ep", "cep"):
+            raise ConfigError("estimator.name", self.estimator.name,
+                              "vf, cvf or bptt for dynamics vector_field (it has no Phi for ep/cep)")
+        if not vector_field and self.estimator.name in VF_ESTIMATORS:
+            raise ConfigError("estimator.name", self.estimator.name,
+                              f"ep, cep or bptt for dynamics {self.circuit.dynamics} (vf and cvf need "
+                              "circuit.dynamics: vector_field; initial_angle 0 is the tied network)")
         n_weights = len(self.circuit.layers) - 1
         if len(self.estimator.lr) != n_weights:
             raise ConfigError("estimator.lr", self.estimator.lr,

@@ -160,9 +160,9 @@ def ep_processes(model: LayeredModel, cost: Cost, x: Tensor, y: Tensor, start: S
     thetas: list[list[Tensor]] = []
     for _ in range(K):
         force = cost.force(net.output(state), y).mul_(scale)
-        new = net.step(state, drive, force)
+        new, local, _ = net.nudged_step(x, state, drive, force)
         states.append([(a - b) / scale for a, b in zip(new, state)])
-        delta = [d / scale for d in _dphi_difference(net, x, new, state)]
+        delta = [d / scale for d in local]
         thetas.append(delta)
         if eta:
             for p, d in zip(params, delta, strict=True):
@@ -170,14 +170,6 @@ def ep_processes(model: LayeredModel, cost: Cost, x: Tensor, y: Tensor, start: S
             drive = net.prepare(x)  # the drive holds W_1 x + b_1 (and more, for some models)
         state = new
     return Processes([torch.stack(s) for s in zip(*states)], [torch.stack(p) for p in zip(*thetas)])
-
-
-def _dphi_difference(model: LayeredModel, x: Tensor, a: State, b: State) -> list[Tensor]:
-    """dPhi/dtheta(a) - dPhi/dtheta(b), with the model's cancellation-friendly version if it has one."""
-    difference = getattr(model, "dphi_dtheta_difference", None)
-    if difference is not None:
-        return difference(x, a, b)
-    return [ga - gb for ga, gb in zip(model.dphi_dtheta(x, a), model.dphi_dtheta(x, b))]
 
 
 # --------------------------------------------------------------------------- names and metrics
@@ -196,13 +188,9 @@ def quantities(model: LayeredModel, n_states: int) -> tuple[list[Quantity], list
     """Names of flat_params() (from the param groups: group g is layer g+1; matrices and
     kernels are weights W, vectors biases b) and of the state layers s^1 .. s^N."""
     params: list[Quantity] = []
-    for layer, group in enumerate(model.param_groups(), start=1):
-        seen: dict[str, int] = {}
-        for p in group:
-            kind = "W" if p.dim() >= 2 else "b"
-            seen[kind] = seen.get(kind, 0) + 1
-            suffix = "" if seen[kind] == 1 else f".{seen[kind]}"
-            params.append(Quantity(f"{kind}_{layer}{suffix}", kind, layer))
+    layers = [layer for layer, group in enumerate(model.param_groups(), start=1) for _ in group]
+    for name, p, layer in zip(model.param_names(), model.flat_params(), layers, strict=True):
+        params.append(Quantity(name, "W" if p.dim() >= 2 else "b", layer))
     if len(params) != len(list(model.flat_params())):
         raise ValueError("param_groups() and flat_params() of the model disagree")
     states = [Quantity(f"s^{n}", "s", n) for n in range(1, n_states + 1)]

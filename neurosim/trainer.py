@@ -75,6 +75,7 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
                                       test_subset=config.data.test_subset, download=config.data.download)
     _check_sizes(config, train_set)
     network = build_network(config, device, dtype)
+    initial = network.model.diagnostics()  # before any saved state: the network as initialised
     if saved_state is not None:
         network.load_state_dict(saved_state)
     save_config(config, out_dir / "config.yaml")
@@ -102,6 +103,7 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
     atomic_write_json(out_dir / "result.json", {
         "name": config.name, **result.summary(),
         "best_test_error": min(r["test_error"] for r in history),
+        **({"initial": initial, "final": network.model.diagnostics()} if initial else {}),
         "train_samples": len(train_set), "test_samples": len(test_set),
         "machine": machine_info(device), "versions": versions()})
     return result
@@ -153,7 +155,8 @@ def _run_epoch(config: Config, network: Network, train_set: TensorDataset, test_
             "test_error": test_error, "train_loss": float(loss_sum) / len(train_set),
             "test_loss": test_loss, "seconds": round(time.perf_counter() - t0, 3),
             "train_seconds": round(train_seconds, 3),
-            "samples_per_second": round(len(train_set) / train_seconds, 1)}
+            "samples_per_second": round(len(train_set) / train_seconds, 1),
+            **network.model.diagnostics()}
 
 
 def _check_finite(t: Tensor, what: str, epoch: int, batch: int, out_dir: Path) -> None:

@@ -61,7 +61,7 @@ def test_config_round_trips_through_yaml(tmp_path):
     ("train.epochs=2.5", "train.epochs", "an integer"),
     ("train.epochs=0", "train.epochs", "positive"),
     ("estimator.beta=strong", "estimator.beta", "a number"),
-    ("estimator.name=adam", "estimator.name", "ep, bptt"),
+    ("estimator.name=adam", "estimator.name", "ep, cep, vf, cvf, bptt"),
     ("estimator.lr=[0.1]", "estimator.lr", "one learning rate per weight layer"),
     ("estimator.lr=0.1", "estimator.lr", "a list"),
     ("estimator.symmetric=yes please", "estimator.symmetric", "true or false"),

@@ -19,10 +19,10 @@ __all__ = ["Estimator", "StepResult", "BPTT", "ContinualEP", "EquilibriumPropaga
 
 
 def build_estimator(model: LayeredModel, cost: Cost, config: EstimatorConfig) -> Estimator:
-    if config.name == "ep":
+    if config.name in ("ep", "vf"):  # the model's kind decides between Eq. 2 and the VF sum
         return EquilibriumPropagation(model, cost, config)
     if config.name == "bptt":
         return BPTT(model, cost, config)
-    if config.name == "cep":
+    if config.name in ("cep", "cvf"):
         return ContinualEP(model, cost, config)
     raise ValueError(f"unknown estimator {config.name!r}")  # config validation prevents this

@@ -14,11 +14,6 @@ from ..phases import relax
 from ..synapses import apply_updates
 
 
-def pair_groups(flat: list[Tensor]) -> list[list[Tensor]]:
-    """[W_1, b_1, W_2, b_2, ...] -> [[W_1, b_1], [W_2, b_2], ...], the layered models' groups."""
-    return [flat[i:i + 2] for i in range(0, len(flat), 2)]
-
-
 @dataclass
 class StepResult:
     """What one training batch tells the trainer, from the free phase (before the update)."""

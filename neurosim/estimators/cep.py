@@ -1,4 +1,4 @@
-"""Continual Equilibrium Propagation (C-EP, Ernoult et al. 2020, Eq. 5).
+"""Continual Equilibrium Propagation (C-EP, Ernoult et al. 2020, Eq. 5) and its vector-field form (C-VF).
 
 The free phase is EP's. In the nudged phase neurons and synapses move together: after each
 neural step s_t -> s_{t+1}, every parameter group n changes by
@@ -6,7 +6,9 @@ neural step s_t -> s_{t+1}, every parameter group n changes by
     theta_{t+1} = theta_t + eta_n / (beta s) (dPhi/dtheta(x, s_{t+1}, theta_t) - dPhi/dtheta(x, s_t, theta_t))
 
 (s the model's nudge scale, as for EP), using only what exists at that moment: the rule is
-local in space and in time. Summed over the K steps it telescopes to EP's Eq. 2 as eta -> 0.
+local in space and in time. For vector fields (C-VF) the model's local rule replaces the
+difference: theta_{t+1} = theta_t + eta_n / (beta s) (dF/dtheta(s_t))^T (s_{t+1} - s_t); both
+come from ``model.nudged_step``. Summed over the K steps it telescopes to EP's Eq. 2 as eta -> 0.
 ``estimator.lr`` holds the eta of each layer. Every per-step update goes through
 ``neurosim.synapses.apply_updates``, the hook where device models act on each pulse, and the
 input drive is rebuilt after each step because W_1 and the biases have changed.
@@ -25,7 +27,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..synapses import apply_updates
-from .base import Estimator, StepResult, pair_groups
+from .base import Estimator, StepResult
 
 
 class ContinualEP(Estimator):
@@ -34,9 +36,10 @@ class ContinualEP(Estimator):
     def __init__(self, model, cost, config) -> None:
         super().__init__(model, cost, config)
         if config.symmetric:
-            raise ConfigError("estimator.symmetric", True, "false for C-EP (its updates happen during one nudged phase)")
+            raise ConfigError("estimator.symmetric", True,
+                              "false for C-EP/C-VF (their updates happen during one nudged phase)")
         if cost.param_groups():
-            raise ConfigError("loss", "cross_entropy", "mse for C-EP (the read-out is not part of Phi)")
+            raise ConfigError("loss", "cross_entropy", "mse for C-EP/C-VF (the read-out is not part of the dynamics)")
 
     @torch.no_grad()
     def train_step(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> StepResult:
@@ -51,24 +54,19 @@ class ContinualEP(Estimator):
         if rank_b:
             batch = x.shape[0]
             gram = x @ x.t() / batch
-            u_prev = model.input_signal(state)
-            du_sum = torch.zeros_like(u_prev)
+            du_sum = torch.zeros_like(state[0])
             drive_step = model.drive_gain * lrs[0] * update_scale
         for _ in range(self.config.K):
             force = cost.force(model.output(state), y).mul_(force_scale)
-            new = model.step(state, drive, force)
+            new, local, du = model.nudged_step(x, state, drive, force, first_layer=not rank_b)
+            local = [d.mul_(update_scale) for d in local]
             if rank_b:
-                u_new = model.input_signal(new)
-                du = u_new - u_prev
                 du_sum += du
-                u_prev = u_new
-                rest = [d.mul_(update_scale) for d in model.dphi_dtheta_difference(x, new, state, first_layer=False)]
-                apply_updates(groups[1:], pair_groups(rest), lrs[1:])
+                apply_updates(groups[1:], model.split_groups(local, skip_first=True), lrs[1:])
                 first = torch.addmm(drive[0], gram, du, alpha=drive_step).add_(du.mean(0), alpha=drive_step)
                 drive = [first] + model.bias_drives()
             else:
-                flat = [d.mul_(update_scale) for d in model.dphi_dtheta_difference(x, new, state)]
-                apply_updates(groups, pair_groups(flat), lrs)
+                apply_updates(groups, model.split_groups(local), lrs)
                 drive = model.prepare(x)
             state = new
         if rank_b:

@@ -10,8 +10,9 @@ from .base import LayeredModel, State
 from .energy import EnergyModel
 from .prototypical import PrototypicalModel
 from .toy import ToyModel
+from .vector_field import VectorFieldModel
 
-__all__ = ["LayeredModel", "State", "EnergyModel", "PrototypicalModel", "ToyModel", "build_model"]
+__all__ = ["LayeredModel", "State", "EnergyModel", "PrototypicalModel", "ToyModel", "VectorFieldModel", "build_model"]
 
 
 def build_model(circuit: CircuitConfig, generator: torch.Generator, dtype: torch.dtype = torch.float32,
@@ -22,6 +23,9 @@ def build_model(circuit: CircuitConfig, generator: torch.Generator, dtype: torch
     common = dict(dtype=dtype, device=device, init_gain=circuit.init_gain)
     if circuit.dynamics == "prototypical":
         return PrototypicalModel(circuit.layers, activation, generator, dt=circuit.dt, **common)
+    if circuit.dynamics == "vector_field":
+        return VectorFieldModel(circuit.layers, activation, generator, dt=circuit.dt,
+                                initial_angle=circuit.initial_angle, **common)
     if circuit.dynamics == "energy":
         return EnergyModel(circuit.layers, activation, generator, eps=circuit.eps, clamp=circuit.clamp, **common)
     if circuit.dynamics == "toy":

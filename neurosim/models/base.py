@@ -10,7 +10,11 @@ plugs into all of them at once:
 - ``phi(x, state)``: the primitive function, for autograd checks;
 - ``dphi_dtheta(x, state)``: its parameter gradient, written out by hand for speed;
 - ``nudge_scale``: the factor that multiplies beta * dl/ds in the nudged step (1, or eps for
-  the energy-based model, where the nudge is a force integrated with the same Euler step).
+  the energy-based model, where the nudge is a force integrated with the same Euler step);
+- ``nudged_step(x, state, drive, force)``: one nudged step and the local parameter change it
+  carries: dPhi/dtheta(s_{t+1}) - dPhi/dtheta(s_t) for models with a Phi (C-EP, Eq. 5), and
+  (dF/dtheta(s_t))^T (s_{t+1} - s_t) for vector fields (C-VF). EP, C-EP, VF, C-VF and the
+  Theorem-1 check all take their per-step updates from here.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ class LayeredModel(nn.Module):
     """
 
     nudge_scale: float = 1.0
+    has_phi: bool = True
+    """False for vector fields: no primitive function, so EP's endpoint difference of dPhi/dtheta
+    does not exist and the end-of-phase update is the sum of the per-step local updates."""
     supports_rank_b_drive: bool = False
     """True when the model offers ``input_signal``, ``drive_gain`` and ``bias_drives`` (below),
     so that C-EP can follow per-step changes of W_1 in the drive without forming W_1."""
@@ -68,6 +75,32 @@ class LayeredModel(nn.Module):
     def flat_params(self) -> list[nn.Parameter]:
         return [p for group in self.param_groups() for p in group]
 
+    def split_groups(self, flat: list[Tensor], skip_first: bool = False) -> list[list[Tensor]]:
+        """Cut a flat list (flat_params order, without group 1 if ``skip_first``) into param groups."""
+        sizes = [len(group) for group in self.param_groups()][1 if skip_first else 0:]
+        if sum(sizes) != len(flat):
+            raise ValueError(f"{len(flat)} tensors for parameter groups of sizes {sizes}")
+        groups, i = [], 0
+        for size in sizes:
+            groups.append(list(flat[i:i + size]))
+            i += size
+        return groups
+
+    def param_names(self) -> list[str]:
+        """Names of flat_params(): W_n (matrices and kernels) and b_n (vectors) of layer n."""
+        names = []
+        for layer, group in enumerate(self.param_groups(), start=1):
+            seen: dict[str, int] = {}
+            for p in group:
+                kind = "W" if p.dim() >= 2 else "b"
+                seen[kind] = seen.get(kind, 0) + 1
+                names.append(f"{kind}_{layer}" + ("" if seen[kind] == 1 else f".{seen[kind]}"))
+        return names
+
+    def diagnostics(self) -> dict[str, float | list[float]]:
+        """Quantities worth logging once per epoch (e.g. the weight angle of vector fields)."""
+        return {}
+
     def init_state(self, batch: int) -> State:
         w = self.weights[0]
         return [torch.zeros(batch, n, dtype=w.dtype, device=w.device) for n in self.sizes[1:]]
@@ -98,6 +131,20 @@ class LayeredModel(nn.Module):
         grads_b = self.dphi_dtheta(x, state_b)
         diff = [a - b for a, b in zip(grads_a, grads_b)]
         return diff if first_layer else diff[2:]
+
+    def nudged_step(self, x: Tensor, state: State, drive: list[Tensor], force: Tensor | None,
+                    first_layer: bool = True) -> tuple[State, list[Tensor], Tensor | None]:
+        """s_{t+1}, the local update numerator of this step (flat, batch-averaged, before the
+        1/(beta * nudge_scale) factor) and, when ``first_layer`` is False, the signal du of
+        the left-out first layer instead (its update is du^T x / batch, mean(du)).
+
+        For a model with Phi the numerator is dPhi/dtheta(s_{t+1}) - dPhi/dtheta(s_t): summed
+        over the phase it telescopes to EP's Eq. 2.
+        """
+        new = self.step(state, drive, force)
+        local = self.dphi_dtheta_difference(x, new, state, first_layer)
+        du = None if first_layer else self.input_signal(new) - self.input_signal(state)
+        return new, local, du
 
     def input_signal(self, state: State) -> Tensor:
         """u with dPhi/dW_1 = u^T x / batch and dPhi/db_1 = mean(u) (see supports_rank_b_drive)."""

@@ -44,7 +44,17 @@ class PrototypicalModel(LayeredModel):
         return state[0] * self.dt
 
     def step(self, state: State, drive: list[Tensor], force: Tensor | None = None) -> State:
-        g = self.activation.gain
+        return self._step(state, drive, force, primes=None)
+
+    def _feedback(self, n: int) -> Tensor:
+        """The matrix M with feedback into state[n] = state[n+1] @ M: W_{n+2} (tied weights)."""
+        return self.weights[n + 1]
+
+    def _step(self, state: State, drive: list[Tensor], force: Tensor | None,
+              primes: list[Tensor] | None) -> State:
+        """The step; with a list ``primes``, also appends rho'(a^n) of each layer's pre-activation
+        (w.r.t. the unscaled a = W s + b), which the vector-field update needs."""
+        g, c = self.activation.gain, self.activation.offset
         last = len(state) - 1
         new: State = []
         for n in range(len(state)):
@@ -52,11 +62,15 @@ class PrototypicalModel(LayeredModel):
                 pre = drive[0]
             else:  # forward drive from the layer below (its previous state)
                 pre = torch.addmm(drive[n], state[n - 1], self.weights[n].t(), alpha=g)
-            if n < last:  # feedback from the layer above through the transposed weights
-                pre = torch.addmm(pre, state[n + 1], self.weights[n + 1], alpha=g)
+            if n < last:  # feedback from the layer above
+                pre = torch.addmm(pre, state[n + 1], self._feedback(n), alpha=g)
             elif n == 0:
                 pre = pre.clone()  # a one-layer model must not overwrite its drive in place
-            s = self.activation.apply_(pre)
+            if primes is None:
+                s = self.activation.apply_(pre)
+            else:
+                s, prime = self.activation.value_and_prime((pre - c) / g)
+                primes.append(prime)
             if self.dt != 1.0:  # s + dt (rho(.) - s)
                 s = torch.lerp(state[n], s, self.dt)
             if n == last and force is not None:  # out of place under autograd: sigmoid_ saved s
