@@ -29,5 +29,19 @@ def bench(*args, **kwargs):
     return _bench(*args, **kwargs)
 
 
-__all__ = ["Config", "load_config", "train", "bench", "ConfigError", "DataError", "DivergenceError",
+def gdu(*args, **kwargs):
+    """Check Theorem 1 on one batch; see :func:`neurosim.gdu.gdu`."""
+    from .gdu import gdu as _gdu
+
+    return _gdu(*args, **kwargs)
+
+
+def asymmetry_study(*args, **kwargs):
+    """Fig. 1c study over initial weight angles; see :func:`neurosim.asymmetry.asymmetry_study`."""
+    from .asymmetry import asymmetry_study as _study
+
+    return _study(*args, **kwargs)
+
+
+__all__ = ["Config", "load_config", "train", "bench", "gdu", "asymmetry_study", "ConfigError", "DataError", "DivergenceError",
            "NeurosimError", "__version__"]

@@ -12,13 +12,17 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-KINDS = ("circuits", "experiments")
+KINDS = ("circuits", "experiments", "studies")
+_PLACES = {"circuits": ("neurosim.circuits", ""), "experiments": ("neurosim.experiments", ""),
+           "studies": ("neurosim.experiments.studies", "")}
+"""Where each kind lives: a package and a folder in it (studies: experiments/studies/)."""
 
 
 def _folder(kind: str) -> Path:
     if kind not in KINDS:
         raise ValueError(f"unknown catalog kind {kind!r}")
-    return Path(str(resources.files(f"neurosim.{kind}")))
+    package, sub = _PLACES[kind]
+    return Path(str(resources.files(package))) / sub
 
 
 def available(kind: str) -> list[str]:

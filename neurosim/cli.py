@@ -41,6 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     gdu.add_argument("--etas", help="comma-separated C-EP rates (default: gdu.etas of the config)")
     gdu.add_argument("--data-dir", help="dataset folder (same as --set data.dir=...)")
 
+    study = sub.add_parser("asymmetry", help="Fig. 1c: C-VF at several initial weight angles, "
+                                             "Theorem-1 agreement before training vs final test error")
+    study.add_argument("study", help="study YAML (e.g. experiments/fig1c_cvf.yaml) or its name")
+    study.add_argument("--out", help="study folder (default: runs/<name>); an existing one is resumed")
+    study.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a key of every run, e.g. --set train.epochs=2 (repeatable)")
+    study.add_argument("--data-dir", help="dataset folder (same as --set data.dir=...)")
+    study.add_argument("--quiet", action="store_true", help="no progress bars")
+
     show = sub.add_parser("config", help="print the resolved config (after --set overrides)")
     show.add_argument("config")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -88,7 +97,14 @@ def _run(args: argparse.Namespace) -> int:
         etas = [float(e) for e in args.etas.split(",")] if args.etas else None
         result = gdu(args.config, out=args.out, overrides=overrides, etas=etas)
         print(result.table)
+        print(f"total update vs total gradient (all weights, eta = 0): cosine {result.total_cosine:.6f}")
         print(f"free phase: |s_T - s_T-1| = {result.free_residual:.1e}; results in {result.out_dir}")
+    elif args.command == "asymmetry":
+        from .asymmetry import asymmetry_study
+
+        result = asymmetry_study(args.study, out=args.out, extra_overrides=overrides, progress=not args.quiet)
+        print(result.table)
+        print(f"results in {result.out_dir} (study.json, fig1c.png)")
     elif args.command == "config":
         import yaml
 

@@ -247,6 +247,13 @@ class Check:
     free_residual: float
     """max |s_T - s_{T-1}|: how far the free phase is from the fixed point the theorem assumes."""
 
+    def total_cosine(self, eta: float = 0.0) -> float:
+        """Cosine between the total update sum_t DeltaEP_theta(t) and the total gradient
+        sum_t -grad_theta(t), all parameters at once (the "angle-grad" of Ernoult et al. 2020)."""
+        a = torch.cat([p.double().sum(0).flatten() for p in self.ep[eta].params])
+        b = torch.cat([p.double().sum(0).flatten() for p in self.minus_grad.params])
+        return float(a @ b) / float(a.norm() * b.norm())
+
 
 def run_check(model: LayeredModel, cost: Cost, x: Tensor, y: Tensor, T: int, K: int, beta: float,
               etas: Sequence[float] = (0.0,), symmetric: bool = False,
@@ -277,6 +284,8 @@ class GDUResult:
     out_dir: Path | None
     traces: dict[str, Any] = field(default_factory=dict)
     """For the figure: per eta and quantity, the chosen entries' DeltaEP and -grad over t."""
+    total_cosine: float | None = None
+    """Check.total_cosine at eta = 0: one number for how well the network satisfies Theorem 1."""
 
     @property
     def table(self) -> str:
@@ -337,7 +346,7 @@ def gdu(config: Config | str | Path | Mapping[str, Any], out: str | Path | None 
     if progress and check.free_residual > 1e-6:
         print(f"neurosim gdu: warning: the free phase has not converged (|s_T - s_T-1| = "
               f"{check.free_residual:.1e}); Theorem 1 assumes it has: raise estimator.T", file=sys.stderr)
-    return GDUResult(check.records, check.free_residual, out_dir, traces)
+    return GDUResult(check.records, check.free_residual, out_dir, traces, check.total_cosine(0.0))
 
 
 def _etas(values: Sequence[float]) -> list[float]:

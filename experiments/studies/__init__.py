@@ -1,0 +1,1 @@
+"""Study files (YAML) shipped with neurosim: loaded by name by ``neurosim asymmetry``."""
