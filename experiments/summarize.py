@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 RESULTS = Path(__file__).resolve().parent / "results"
+NAMES = {"ep": "EP", "cep": "C-EP", "vf": "VF", "cvf": "C-VF", "bptt": "BPTT"}
 
 
 def row(name: str) -> str:
@@ -22,19 +23,20 @@ def row(name: str) -> str:
     est, circuit = config["estimator"], config["circuit"]
     per_epoch = sum(r["seconds"] for r in history) / len(history)
     last5 = [r["test_error"] for r in history[-5:]]
-    beta = f" beta={est['beta']}" if est["name"] in ("ep", "cep") else ""
+    beta = f" beta={'±' if est.get('random_sign') else ''}{est['beta']}" if est["name"] != "bptt" else ""
+    angle = f", {circuit['initial_angle']:g}° init" if circuit["dynamics"] == "vector_field" else ""
     machine = result["machine"]
     threads = machine["torch_threads"]
     where = f"{machine['cpu_count']}-core CPU, {threads} thread{'s' if threads > 1 else ''}"
-    return (f"| `{name}` | {'-'.join(map(str, circuit['layers']))} {circuit['dynamics']} | "
-            f"{est['name'].upper()} | T={est['T']} K={est['K']}{beta} | {result['epochs']} | "
+    return (f"| `{name}` | {'-'.join(map(str, circuit['layers']))} {circuit['dynamics']}{angle} | "
+            f"{NAMES.get(est['name'], est['name'])} | T={est['T']} K={est['K']}{beta} | {result['epochs']} | "
             f"**{100 * result['test_error']:.2f}** | {100 * sum(last5) / len(last5):.2f} | "
             f"{100 * result['best_test_error']:.2f} | "
             f"{100 * result['train_error']:.2f} | {per_epoch:.0f} s | {where} |")
 
 
 def main(names: list[str]) -> None:
-    names = names or sorted(p.parent.name for p in RESULTS.glob("*/result.json"))
+    names = names or sorted(p.parent.name for p in RESULTS.glob("*/result.json"))  # not studies' points
     print("| run | network | estimator | phases | epochs | test error % (final) | mean of last 5 "
           "| best | train error % | time/epoch | machine |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
