@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,13 +24,24 @@ from . import catalog
 from .errors import ConfigError
 
 ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh")
-DYNAMICS = ("prototypical", "vector_field", "energy", "toy")
+DYNAMICS = ("prototypical", "vector_field", "convolutional", "energy", "toy")
 ESTIMATORS = ("ep", "cep", "vf", "cvf", "bptt")
 VF_ESTIMATORS = ("vf", "cvf")
 """Estimators for vector fields (no Phi); ep and cep need a model with Phi."""
 LOSSES = ("mse", "cross_entropy")
 DATASETS = ("mnist", "fashion-mnist")
 DTYPES = ("float32", "float64")
+
+
+@dataclass
+class ConvLayerConfig:
+    """One convolutional layer: kernel x kernel convolution, then non-overlapping max pooling."""
+
+    channels: int = 32
+    kernel: int = 5
+    padding: int = 0
+    pool: int = 2
+    """Max-pooling window and stride (1: no pooling)."""
 
 
 @dataclass
@@ -46,7 +58,14 @@ class CircuitConfig:
     'vector_field': the prototypical dynamics with separate forward and backward weights
     (Ernoult et al. 2020, C-VF), trained with the vf or cvf estimators."""
     layers: list[int] = field(default_factory=lambda: [784, 512, 10])
-    """Sizes from input to output; the first must match the data (784 for MNIST)."""
+    """Sizes from input to output; the first must match the data (784 for MNIST). For
+    convolutional dynamics: the sizes of the fully connected head after the conv stack
+    (e.g. [10]); the input is ``input_shape``."""
+    input_shape: list[int] | None = None
+    """Convolutional only: [channels, height, width] of the input (MNIST: [1, 28, 28])."""
+    conv: list[ConvLayerConfig] = field(default_factory=list)
+    """Convolutional only: the conv layers, input side first (Ernoult et al. 2019: 32 and 64
+    channels, 5x5 kernels, 2x2 max pooling)."""
     activation: str = "sigmoid"
     """sigmoid = 1/(1+exp(-4(x-1/2))), hard_sigmoid = clamp(x, 0, 1), tanh."""
     eps: float = 0.5
@@ -65,11 +84,39 @@ class CircuitConfig:
     init_gain: list[float] | None = None
     """Optional factor per weight layer on the initial weights (input side first)."""
 
+    @property
+    def convolutional(self) -> bool:
+        return self.dynamics == "convolutional"
+
+    @property
+    def input_size(self) -> int:
+        """Number of input values (pixels) the circuit expects."""
+        return math.prod(self.input_shape) if self.convolutional and self.input_shape else self.layers[0]
+
+    @property
+    def num_weight_layers(self) -> int:
+        return len(self.conv) + len(self.layers) if self.convolutional else len(self.layers) - 1
+
+    def conv_shapes(self) -> list[tuple[int, int, int]]:
+        """[channels, height, width] of each conv layer's state (after pooling)."""
+        shapes = []
+        c, h, w = self.input_shape or (1, 1, 1)
+        for layer in self.conv:
+            h = (h + 2 * layer.padding - layer.kernel + 1) // layer.pool
+            w = (w + 2 * layer.padding - layer.kernel + 1) // layer.pool
+            c = layer.channels
+            shapes.append((c, h, w))
+        return shapes
+
     def validate(self, prefix: str) -> None:
         _choice(f"{prefix}.dynamics", self.dynamics, DYNAMICS)
         _choice(f"{prefix}.activation", self.activation, ACTIVATIONS)
         _choice(f"{prefix}.init", self.init, ("uniform_fan_in",))
-        if len(self.layers) < 2 or any(n < 1 for n in self.layers):
+        if self.convolutional:
+            self._validate_conv(prefix)
+        elif self.conv or self.input_shape is not None:
+            raise ConfigError(f"{prefix}.conv", self.conv, "no conv layers / input_shape unless dynamics is convolutional")
+        elif len(self.layers) < 2 or any(n < 1 for n in self.layers):
             raise ConfigError(f"{prefix}.layers", self.layers, "at least two positive layer sizes")
         for key in ("eps", "dt"):
             if not 0 < getattr(self, key) <= 1:
@@ -79,9 +126,26 @@ class CircuitConfig:
         if self.initial_angle and self.dynamics != "vector_field":
             raise ConfigError(f"{prefix}.initial_angle", self.initial_angle,
                               "0 unless dynamics is vector_field (other models tie their weights)")
-        if self.init_gain is not None and len(self.init_gain) != len(self.layers) - 1:
+        if self.init_gain is not None and len(self.init_gain) != self.num_weight_layers:
             raise ConfigError(f"{prefix}.init_gain", self.init_gain,
-                              f"one gain per weight layer ({len(self.layers) - 1} values)")
+                              f"one gain per weight layer ({self.num_weight_layers} values)")
+
+    def _validate_conv(self, prefix: str) -> None:
+        shape = self.input_shape
+        if shape is None or len(shape) != 3 or any(n < 1 for n in shape):
+            raise ConfigError(f"{prefix}.input_shape", shape, "[channels, height, width] of the input, e.g. [1, 28, 28]")
+        if not self.conv:
+            raise ConfigError(f"{prefix}.conv", self.conv, "at least one conv layer for dynamics convolutional")
+        for i, layer in enumerate(self.conv):
+            for key, low in (("channels", 1), ("kernel", 1), ("padding", 0), ("pool", 1)):
+                if getattr(layer, key) < low:
+                    raise ConfigError(f"{prefix}.conv[{i}].{key}", getattr(layer, key), f"an integer >= {low}")
+        for i, (c, h, w) in enumerate(self.conv_shapes()):
+            if h < 1 or w < 1:
+                raise ConfigError(f"{prefix}.conv[{i}]", self.conv[i],
+                                  f"a layer that leaves a positive image size (it gives {h}x{w})")
+        if any(n < 1 for n in self.layers):
+            raise ConfigError(f"{prefix}.layers", self.layers, "positive sizes of the fully connected head")
 
 
 @dataclass
@@ -229,11 +293,12 @@ class Config:
             raise ConfigError("estimator.name", self.estimator.name,
                               f"ep, cep or bptt for dynamics {self.circuit.dynamics} (vf and cvf need "
                               "circuit.dynamics: vector_field; initial_angle 0 is the tied network)")
-        n_weights = len(self.circuit.layers) - 1
+        n_weights = self.circuit.num_weight_layers
         if len(self.estimator.lr) != n_weights:
+            what = (f"{len(self.circuit.conv)} conv + {len(self.circuit.layers)} fully connected"
+                    if self.circuit.convolutional else f"layers {self.circuit.layers}")
             raise ConfigError("estimator.lr", self.estimator.lr,
-                              f"one learning rate per weight layer ({n_weights} for layers "
-                              f"{self.circuit.layers})")
+                              f"one learning rate per weight layer ({n_weights} for {what})")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

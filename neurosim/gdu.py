@@ -323,8 +323,8 @@ def gdu(config: Config | str | Path | Mapping[str, Any], out: str | Path | None 
     else:
         x, labels = batch[0].to(device=device, dtype=dtype), batch[1].to(device)
         classes = config.circuit.layers[-1]
-    if x.shape[1] != config.circuit.layers[0]:
-        raise ConfigError("circuit.layers", config.circuit.layers, f"a first size of {x.shape[1]} (the input)")
+    if x.shape[1] != config.circuit.input_size:
+        raise ConfigError("circuit.layers", config.circuit.layers, f"an input of {x.shape[1]} values")
     y = torch.nn.functional.one_hot(labels, classes).to(dtype)
     network = build_network(config, device, dtype)
     est = config.estimator

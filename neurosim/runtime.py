@@ -51,13 +51,13 @@ def build_network(config: Config, device: torch.device | str = "cpu",
     generator = torch.Generator().manual_seed(config.seed)
     circuit = config.circuit
     if config.loss == "cross_entropy":
-        if len(circuit.layers) < 3:
+        if len(circuit.layers) < (1 if circuit.convolutional else 3):
             raise ConfigError("circuit.layers", circuit.layers,
                               "at least 3 sizes with loss cross_entropy (the last is the read-out)")
         dynamic = type(circuit)(**{**circuit.__dict__, "layers": circuit.layers[:-1],
                                    "init_gain": (circuit.init_gain or [])[:-1] or None})
         model = build_model(dynamic, generator, dtype, device)
-        cost: Cost = SoftmaxCrossEntropyCost(circuit.layers[-2], circuit.layers[-1], generator, dtype, device)
+        cost: Cost = SoftmaxCrossEntropyCost(model.sizes[-1], circuit.layers[-1], generator, dtype, device)
     else:
         model = build_model(circuit, generator, dtype, device)
         cost = MSECost()

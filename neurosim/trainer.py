@@ -176,10 +176,12 @@ def _one_hot(labels: Tensor, classes: int, dtype: torch.dtype) -> Tensor:
 
 
 def _check_sizes(config: Config, train_set: TensorDataset) -> None:
-    layers = config.circuit.layers
+    circuit = config.circuit
+    layers = circuit.layers
     n_in = train_set.images.shape[1]
-    if layers[0] != n_in:
-        raise ConfigError("circuit.layers", layers, f"a first size of {n_in} for {config.data.name}")
+    if circuit.input_size != n_in:
+        key, value = ("circuit.input_shape", circuit.input_shape) if circuit.convolutional else ("circuit.layers", layers)
+        raise ConfigError(key, value, f"an input of {n_in} values for {config.data.name}")
     if layers[-1] != train_set.num_classes:
         raise ConfigError("circuit.layers", layers,
                           f"a last size of {train_set.num_classes} (classes of {config.data.name})")

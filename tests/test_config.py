@@ -19,7 +19,7 @@ def test_every_shipped_experiment_loads_and_names_its_twin():
     for name in names:
         config = load_config(name)
         assert config.name == name
-        assert len(config.estimator.lr) == len(config.circuit.layers) - 1
+        assert len(config.estimator.lr) == config.circuit.num_weight_layers
     for name in [n for n in names if n.endswith("_ep")]:  # every EP row has its BPTT twin
         twin = load_config(name.replace("_ep", "_bptt"))
         ep = load_config(name)

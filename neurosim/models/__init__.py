@@ -7,12 +7,13 @@ import torch
 from ..activations import get_activation
 from ..config import CircuitConfig
 from .base import LayeredModel, State
+from .convolutional import ConvolutionalModel
 from .energy import EnergyModel
 from .prototypical import PrototypicalModel
 from .toy import ToyModel
 from .vector_field import VectorFieldModel
 
-__all__ = ["LayeredModel", "State", "EnergyModel", "PrototypicalModel", "ToyModel", "VectorFieldModel", "build_model"]
+__all__ = ["LayeredModel", "State", "ConvolutionalModel", "EnergyModel", "PrototypicalModel", "ToyModel", "VectorFieldModel", "build_model"]
 
 
 def build_model(circuit: CircuitConfig, generator: torch.Generator, dtype: torch.dtype = torch.float32,
@@ -23,6 +24,9 @@ def build_model(circuit: CircuitConfig, generator: torch.Generator, dtype: torch
     common = dict(dtype=dtype, device=device, init_gain=circuit.init_gain)
     if circuit.dynamics == "prototypical":
         return PrototypicalModel(circuit.layers, activation, generator, dt=circuit.dt, **common)
+    if circuit.dynamics == "convolutional":
+        return ConvolutionalModel(circuit.input_shape, circuit.conv, circuit.layers, activation, generator,
+                                  dt=circuit.dt, **common)
     if circuit.dynamics == "vector_field":
         return VectorFieldModel(circuit.layers, activation, generator, dt=circuit.dt,
                                 initial_angle=circuit.initial_angle, **common)
