@@ -40,6 +40,9 @@ def main() -> None:
     common = [f"train.epochs={EPOCHS}", f"data.train_subset={TRAIN_SAMPLES}", "compute.threads=1"]
     if args.data_dir:
         common.append(f"data.dir={args.data_dir}")
+    previous = {}
+    if (out / "summary.json").is_file():  # a clean clone has the results but not the checkpoints
+        previous = {r["scale"]: r for r in json.loads((out / "summary.json").read_text())["rows"]}
     rows = []
     for scale in SCALES:
         lr = [round(scale * r, 8) for r in base.estimator.lr]
@@ -51,12 +54,17 @@ def main() -> None:
                 neurosim.train(BASE, out=run_dir, overrides=overrides, progress=False,
                                resume=(run_dir / "checkpoint.pt").is_file())
             history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-            weights = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)["network"]["model"]
+            checkpoint = run_dir / "checkpoint.pt"
+            weights = (torch.load(checkpoint, map_location="cpu", weights_only=False)["network"]["model"]
+                       if checkpoint.is_file() else None)
             runs[estimator] = (history, weights)
         (cep_hist, cep_w), (ep_hist, ep_w) = runs["cep"], runs["ep"]
-        keys = sorted(k for k in cep_w if k.startswith("weights"))
-        distance = (sum(float((cep_w[k] - ep_w[k]).norm() ** 2) for k in keys) ** 0.5
-                    / sum(float(ep_w[k].norm() ** 2) for k in keys) ** 0.5)
+        if cep_w is None or ep_w is None:
+            distance = previous[scale]["relative_weight_distance"]
+        else:
+            keys = sorted(k for k in cep_w if k.startswith("weights"))
+            distance = (sum(float((cep_w[k] - ep_w[k]).norm() ** 2) for k in keys) ** 0.5
+                        / sum(float(ep_w[k].norm() ** 2) for k in keys) ** 0.5)
         rows.append({"scale": scale, "eta": lr, "cep_test_error": cep_hist[-1]["test_error"],
                      "ep_test_error": ep_hist[-1]["test_error"], "relative_weight_distance": distance,
                      "cep_curve": [r["test_error"] for r in cep_hist],
