@@ -146,3 +146,18 @@ def test_a_few_iterations_on_mnist_lower_the_error(tmp_path):
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert result.test_error < 0.6, result.history  # chance: 0.9; measured 0.22 after 2 epochs
     # (one-sided beta = 0.4 at T = 30 barely moves in 2 epochs: 0.92 -> 0.89; see README, issue 5)
+
+
+def test_cep_on_the_cnn_telescopes_to_the_ep_update():
+    """Summed C-EP steps = EP update + O(eta): the gap shrinks tenfold with eta (measured ~400 eta)."""
+    x, y = batch()
+    expected = [u for g in network(dt=0.5).estimator.compute(x, y)[0] for u in g]
+    gaps = []
+    for eta in (1e-7, 1e-8):
+        cep = network("cep", dt=0.5)
+        cep.estimator.config.lr = [eta] * 3
+        before = [p.detach().clone() for p in cep.model.flat_params()]
+        cep.estimator.train_step(x, y)
+        moved = [(p.detach() - b) / eta for p, b in zip(cep.model.flat_params(), before)]
+        gaps.append(max(float((g - w).norm() / w.norm()) for g, w in zip(moved, expected, strict=True)))
+    assert gaps[1] < 1e-5 and 5 < gaps[0] / gaps[1] < 20, gaps
