@@ -40,4 +40,5 @@ def find(kind: str, name: str) -> Path:
         if shipped.is_file():
             return shipped
     names = ", ".join(available(kind)) or "(none)"
-    raise ConfigError(kind.rstrip("s"), name, f"a YAML file or one of the shipped {kind}: {names}")
+    singular = {"circuits": "circuit", "experiments": "experiment", "studies": "study"}[kind]
+    raise ConfigError(singular, name, f"a YAML file or one of the shipped {kind}: {names}")
