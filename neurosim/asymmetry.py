@@ -183,7 +183,8 @@ def plot_asymmetry(rows: list[dict[str, Any]], path: Path, title: str = "") -> N
                 color="C3", label="C-EP (tied)")
     ax.set_xlabel("angle(total update, total BPTT gradient) before training (deg)")
     ax.set_ylabel("test error (%)")
-    ax.grid(True, alpha=0.3)
+    ax.set_yscale("log")  # a few tenths of a point near 0 degrees, chance (90%) beyond
+    ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     if title:
         ax.set_title(f"{title}: labels = initial angle between W and B^T", fontsize=9)
