@@ -91,7 +91,8 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
         _plot(out_dir, history, config.name)
         if progress:
             print(f"epoch {epoch}/{config.train.epochs}: train error {row['train_error']:.2%}, "
-                  f"test error {row['test_error']:.2%} ({row['seconds']:.1f} s)", file=sys.stderr)
+                  f"test error {row['test_error']:.2%} ({row['seconds']:.1f} s)"
+                  + "".join(f", {k} {v}" for k, v in network.model.diagnostics().items()), file=sys.stderr)
 
     wall = previous_seconds + time.perf_counter() - t_run
     last = history[-1]
