@@ -1,14 +1,17 @@
-"""Applying an update to the synapses.
+"""Applying an update to the synapses: ideal, or through a simulated device.
 
-Every estimator hands its updates here instead of writing into the weights itself: this is
-the single place where the device models of a later issue (finite pulses, asymmetric and
-nonlinear conductance steps, noise, faults) replace the ideal rule theta <- theta + lr * Delta.
+Every estimator hands its updates to ``Synapses.apply`` instead of writing into the weights
+itself: this is the single place where device models (finite pulses, asymmetric and nonlinear
+conductance steps, noise, faults; ``neurosim.device_models``) replace the ideal rule
+theta <- theta + lr * Delta theta. C-EP and C-VF call it at every nudged step, EP once per batch.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from .device_models import DeviceArray, DeviceConfig
 
 
 @torch.no_grad()
@@ -17,3 +20,70 @@ def apply_updates(groups: list[list[nn.Parameter]], updates: list[list[Tensor]],
     for params, deltas, lr in zip(groups, updates, lrs, strict=True):
         for p, d in zip(params, deltas, strict=True):
             p.add_(d, alpha=lr)
+
+
+class Synapses:
+    """Ideal synapses (the default): exactly ``apply_updates``."""
+
+    ideal = True
+
+    def apply(self, groups: list[list[nn.Parameter]], updates: list[list[Tensor]], lrs: list[float]) -> None:
+        apply_updates(groups, updates, lrs)
+
+    def report(self) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class DeviceSynapses(Synapses):
+    """Every weight matrix or kernel stored on devices of one type; biases stay ideal (they are
+    usually digital on a chip, and a device there would only add a second, untested mapping)."""
+
+    ideal = False
+
+    def __init__(self, config: DeviceConfig, params: list[nn.Parameter], seed: int) -> None:
+        self.config = config
+        self.arrays: dict[int, DeviceArray] = {}
+        for index, p in enumerate(q for q in params if q.dim() >= 2):
+            self.arrays[id(p)] = DeviceArray.create(config, p.data, index)
+        device = params[0].device if params else torch.device("cpu")
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    @torch.no_grad()
+    def apply(self, groups: list[list[nn.Parameter]], updates: list[list[Tensor]], lrs: list[float]) -> None:
+        for params, deltas, lr in zip(groups, updates, lrs, strict=True):
+            for p, d in zip(params, deltas, strict=True):
+                array = self.arrays.get(id(p))
+                if array is None:
+                    p.add_(d, alpha=lr)
+                else:
+                    array.apply(p.data, d * lr, self.generator)
+
+    def report(self) -> dict[str, float]:
+        """Programming pulses (total, up, down, max per device) and the energy estimate."""
+        totals = [a.pulse_totals() for a in self.arrays.values()]
+        up = sum(t["pulses_up"] for t in totals)
+        down = sum(t["pulses_down"] for t in totals)
+        devices = sum(t["devices"] for t in totals)
+        return {"pulses": up + down, "pulses_up": up, "pulses_down": down,
+                "pulses_per_device_mean": (up + down) / devices if devices else 0.0,
+                "pulses_per_device_max": max((t["pulses_max_per_device"] for t in totals), default=0),
+                "energy_joules": (up + down) * self.config.energy_per_pulse}
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(),
+                "pulses_up": [a.pulses_up for a in self.arrays.values()],
+                "pulses_down": [a.pulses_down for a in self.arrays.values()]}
+
+    def load_state_dict(self, state: dict) -> None:
+        if not state:
+            return
+        self.generator.set_state(state["generator"])
+        for a, up, down in zip(self.arrays.values(), state["pulses_up"], state["pulses_down"], strict=True):
+            a.pulses_up.copy_(up)
+            a.pulses_down.copy_(down)

@@ -177,11 +177,11 @@ def test_cep_with_larger_eta_departs_from_ep():
 
 
 def test_cep_sends_every_step_through_the_synapse_hook(monkeypatch):
-    import neurosim.estimators.cep as cep_module
+    import neurosim.synapses as synapses_module
 
     calls = []
-    real = cep_module.apply_updates
-    monkeypatch.setattr(cep_module, "apply_updates", lambda *a: (calls.append(1), real(*a)))
+    real = synapses_module.apply_updates
+    monkeypatch.setattr(synapses_module, "apply_updates", lambda *a: (calls.append(1), real(*a)))
     net = network("energy", "cep", lr=[1e-3] * 3)
     net.estimator.train_step(*batch())
     assert len(calls) == 8  # K steps, one update each

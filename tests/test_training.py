@@ -122,7 +122,7 @@ def test_diverging_run_stops_keeps_last_good_checkpoint_and_exits_nonzero(tmp_pa
     def exploding(groups, updates, lrs):
         real_apply(groups, updates, [float("inf") for _ in lrs])
 
-    monkeypatch.setattr("neurosim.estimators.base.apply_updates", exploding)
+    monkeypatch.setattr("neurosim.synapses.apply_updates", exploding)
     with pytest.raises(DivergenceError, match="epoch 2.*NaN or infinite.*epoch 1"):
         neurosim.train("mnist_fc1_ep", out=out, overrides=quick(epochs=2), resume=True, progress=False)
     kept = _weights(out)

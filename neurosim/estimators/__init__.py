@@ -18,11 +18,11 @@ from .ep import EquilibriumPropagation
 __all__ = ["Estimator", "StepResult", "BPTT", "ContinualEP", "EquilibriumPropagation", "build_estimator"]
 
 
-def build_estimator(model: LayeredModel, cost: Cost, config: EstimatorConfig) -> Estimator:
+def build_estimator(model: LayeredModel, cost: Cost, config: EstimatorConfig, synapses=None) -> Estimator:
     if config.name in ("ep", "vf"):  # the model's kind decides between Eq. 2 and the VF sum
-        return EquilibriumPropagation(model, cost, config)
+        return EquilibriumPropagation(model, cost, config, synapses)
     if config.name == "bptt":
-        return BPTT(model, cost, config)
+        return BPTT(model, cost, config, synapses)
     if config.name in ("cep", "cvf"):
-        return ContinualEP(model, cost, config)
+        return ContinualEP(model, cost, config, synapses)
     raise ValueError(f"unknown estimator {config.name!r}")  # config validation prevents this

@@ -11,7 +11,7 @@ from ..config import EstimatorConfig
 from ..losses import Cost
 from ..models import LayeredModel, State
 from ..phases import relax
-from ..synapses import apply_updates
+from ..synapses import Synapses
 
 
 @dataclass
@@ -24,10 +24,13 @@ class StepResult:
 
 
 class Estimator:
-    def __init__(self, model: LayeredModel, cost: Cost, config: EstimatorConfig) -> None:
+    def __init__(self, model: LayeredModel, cost: Cost, config: EstimatorConfig,
+                 synapses: Synapses | None = None) -> None:
         self.model = model
         self.cost = cost
         self.config = config
+        self.synapses = synapses or Synapses()
+        """Where updates are written: ideal, or simulated devices (``neurosim.synapses``)."""
 
     @property
     def groups(self) -> list[list[nn.Parameter]]:
@@ -49,7 +52,7 @@ class Estimator:
 
     def train_step(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> StepResult:
         updates, result = self.compute(x, y, generator)
-        apply_updates(self.groups, updates, self.config.lr)
+        self.synapses.apply(self.groups, updates, self.config.lr)
         return result
 
     @torch.no_grad()

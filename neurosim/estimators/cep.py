@@ -10,7 +10,7 @@ local in space and in time. For vector fields (C-VF) the model's local rule repl
 difference: theta_{t+1} = theta_t + eta_n / (beta s) (dF/dtheta(s_t))^T (s_{t+1} - s_t); both
 come from ``model.nudged_step``. Summed over the K steps it telescopes to EP's Eq. 2 as eta -> 0.
 ``estimator.lr`` holds the eta of each layer. Every per-step update goes through
-``neurosim.synapses.apply_updates``, the hook where device models act on each pulse, and the
+``Synapses.apply`` (``neurosim.synapses``), the hook where device models act on each pulse, and the
 input drive is rebuilt after each step because W_1 and the biases have changed.
 
 Rank-B path (ideal synapses, ``materialize_updates: false``, models that support it): while x
@@ -26,15 +26,14 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..synapses import apply_updates
 from .base import Estimator, StepResult
 
 
 class ContinualEP(Estimator):
     """No ``compute``: the updates are applied while the phase runs, so only ``train_step`` exists."""
 
-    def __init__(self, model, cost, config) -> None:
-        super().__init__(model, cost, config)
+    def __init__(self, model, cost, config, synapses=None) -> None:
+        super().__init__(model, cost, config, synapses)
         if config.symmetric:
             raise ConfigError("estimator.symmetric", True,
                               "false for C-EP/C-VF (their updates happen during one nudged phase)")
@@ -50,7 +49,8 @@ class ContinualEP(Estimator):
         force_scale = beta * model.nudge_scale
         update_scale = 1.0 / force_scale
         groups, lrs = self.groups, self.config.lr
-        rank_b = model.supports_rank_b_drive and not self.config.materialize_updates
+        rank_b = (model.supports_rank_b_drive and not self.config.materialize_updates
+                  and self.synapses.ideal)  # devices must see every per-step update of W_1
         if rank_b:
             batch = x.shape[0]
             gram = x @ x.t() / batch
@@ -62,15 +62,15 @@ class ContinualEP(Estimator):
             local = [d.mul_(update_scale) for d in local]
             if rank_b:
                 du_sum += du
-                apply_updates(groups[1:], model.split_groups(local, skip_first=True), lrs[1:])
+                self.synapses.apply(groups[1:], model.split_groups(local, skip_first=True), lrs[1:])
                 first = torch.addmm(drive[0], gram, du, alpha=drive_step).add_(du.mean(0), alpha=drive_step)
                 drive = [first] + model.bias_drives()
             else:
-                apply_updates(groups, model.split_groups(local), lrs)
+                self.synapses.apply(groups, model.split_groups(local), lrs)
                 drive = model.prepare(x)
             state = new
         if rank_b:
             du_sum.mul_(update_scale)
-            apply_updates(groups[:1], [[du_sum.t() @ x / batch, du_sum.mean(0)]], lrs[:1])
+            self.synapses.apply(groups[:1], [[du_sum.t() @ x / batch, du_sum.mean(0)]], lrs[:1])
         return result
 

@@ -1,0 +1,279 @@
+"""Synaptic device models: what a requested weight change becomes on a physical device.
+
+A weight is stored as the state of one device, mapped linearly to the range [w_min, w_max].
+An update Delta w is turned into a number of programming pulses, n = Delta w / dw_min, rounded
+stochastically (an update smaller than one pulse happens with the matching probability: C-EP's
+per-step updates are mostly far below one pulse) or deterministically (lost). Each pulse then
+moves the device by its step response:
+
+- ``constant``: dw_up up, dw_down down, clipped at the bounds;
+- ``soft_bounds``: up  dw_up (1 - w/w_max), down dw_down (1 - w/w_min) (aihwkit's SoftBounds);
+- ``nonlinear``: the NeuroSim curves G(P) = B (1 - exp(-P/A)) + G_min over P = 0..states
+  pulses, with A = a_up * states up and a mirrored curve with A = a_down * states down.
+
+n pulses of one sign are applied in closed form (the three responses are all iterated maps
+with a closed form), with cycle-to-cycle noise on the step whose variance adds over the n
+pulses. Device-to-device variation (spread of dw_min, of the up/down asymmetry and of the
+bounds) is drawn once per device from the device seed; stuck devices never move. Pulse counts
+are kept per device, up and down, for endurance and energy.
+
+The configuration is data (``devices/*.yaml``, each with its sources); this module only runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+
+from .errors import ConfigError
+
+RESPONSES = ("constant", "soft_bounds", "nonlinear")
+ROUNDING = ("stochastic", "deterministic")
+STUCK_AT = ("min", "max", "random")
+
+
+@dataclass
+class DeviceConfig:
+    """One device type; every field can come from a preset and be overridden in a config."""
+
+    name: str = "custom"
+    description: str = ""
+    source: str = ""
+    ideal: bool = False
+    """Ideal synapses: theta <- theta + lr Delta theta exactly (all other fields ignored)."""
+    response: str = "constant"
+    w_min: float = -0.5
+    w_max: float = 0.5
+    """Weight range the device's conductance range maps to (weight units)."""
+    states: int | None = None
+    """Number of conductance steps between the bounds; sets dw_min = (w_max - w_min) / states."""
+    dw_min: float = 0.001
+    """Mean size of one pulse's step at w = 0 (weight units); ignored when ``states`` is set."""
+    up_down: float = 0.0
+    """Asymmetry: dw_up = dw_min (1 + up_down), dw_down = dw_min (1 - up_down)."""
+    a_up: float = 1.0
+    a_down: float = 1.0
+    """``nonlinear`` only: A / states of the potentiation and depression curves (small: strongly
+    nonlinear; large: nearly linear)."""
+    dw_min_std: float = 0.0
+    """Cycle-to-cycle noise: relative standard deviation of each pulse's step."""
+    write_noise_std: float = 0.0
+    """Additive noise on every written weight, in units of dw_min."""
+    dw_min_dtod: float = 0.0
+    up_down_dtod: float = 0.0
+    w_bounds_dtod: float = 0.0
+    """Device-to-device spreads (relative std of dw_min and of the bounds; absolute of up_down)."""
+    stuck_fraction: float = 0.0
+    stuck_at: str = "random"
+    rounding: str = "stochastic"
+    energy_per_pulse: float = 0.0
+    """Joules per programming pulse, for the energy estimate."""
+    seed: int = 0
+    """Draws the device-to-device variation and stuck devices (pulse noise follows the run seed)."""
+
+    @property
+    def step(self) -> float:
+        return (self.w_max - self.w_min) / self.states if self.states else self.dw_min
+
+    def validate(self, prefix: str = "synapses") -> None:
+        if self.ideal:
+            return
+        if self.response not in RESPONSES:
+            raise ConfigError(f"{prefix}.response", self.response, "one of " + ", ".join(RESPONSES))
+        if self.rounding not in ROUNDING:
+            raise ConfigError(f"{prefix}.rounding", self.rounding, "one of " + ", ".join(ROUNDING))
+        if self.stuck_at not in STUCK_AT:
+            raise ConfigError(f"{prefix}.stuck_at", self.stuck_at, "one of " + ", ".join(STUCK_AT))
+        if not self.w_min < 0 < self.w_max:
+            raise ConfigError(f"{prefix}.w_min", [self.w_min, self.w_max], "w_min < 0 < w_max")
+        if self.states is not None and self.states < 1:
+            raise ConfigError(f"{prefix}.states", self.states, "a positive number of states")
+        if not self.step > 0:
+            raise ConfigError(f"{prefix}.dw_min", self.dw_min, "a positive step")
+        if not -1 < self.up_down < 1:
+            raise ConfigError(f"{prefix}.up_down", self.up_down, "an asymmetry in (-1, 1)")
+        for key in ("dw_min_std", "write_noise_std", "dw_min_dtod", "up_down_dtod", "w_bounds_dtod",
+                    "energy_per_pulse"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{prefix}.{key}", getattr(self, key), "a non-negative number")
+        if not 0 <= self.stuck_fraction <= 1:
+            raise ConfigError(f"{prefix}.stuck_fraction", self.stuck_fraction, "a fraction in [0, 1]")
+        if self.response == "nonlinear":
+            if not self.states:
+                raise ConfigError(f"{prefix}.states", self.states, "a number of states for response nonlinear")
+            for key in ("a_up", "a_down"):
+                if not getattr(self, key) > 0:
+                    raise ConfigError(f"{prefix}.{key}", getattr(self, key), "a positive curve constant")
+
+
+def device_config(name: str, overrides: Mapping[str, Any] | None = None, prefix: str = "synapses") -> DeviceConfig:
+    """A preset of ``devices/`` (or a YAML path) with ``overrides`` applied, validated."""
+    import yaml
+
+    from . import catalog
+
+    path = catalog.find("devices", name)
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), "(file)", f"valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), type(raw).__name__, "a mapping of device parameters")
+    raw.setdefault("name", Path(path).stem)
+    merged = {**raw, **dict(overrides or {})}
+    names = {f.name: f for f in dataclasses.fields(DeviceConfig)}
+    kwargs = {}
+    for key, value in merged.items():
+        if key not in names:
+            raise ConfigError(f"{prefix}.{key}", value, f"a device parameter: {', '.join(sorted(names))}")
+        kwargs[key] = _coerce(names[key].type, value, f"{prefix}.{key}")
+    config = DeviceConfig(**kwargs)
+    config.validate(prefix)
+    return config
+
+
+def _coerce(hint: str, value: Any, key: str) -> Any:
+    if value is None and "None" in hint:
+        return None
+    if hint.startswith("bool"):
+        if not isinstance(value, bool):
+            raise ConfigError(key, value, "true or false")
+        return value
+    if hint.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, value, "an integer")
+        return value
+    if hint.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(key, value, "a number")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(key, value, "a string")
+    return value
+
+
+@dataclass
+class DeviceArray:
+    """The devices behind one weight tensor: per-device parameters, stuck mask and counters."""
+
+    config: DeviceConfig
+    dw_up: Tensor
+    dw_down: Tensor
+    w_min: Tensor
+    w_max: Tensor
+    stuck: Tensor
+    pulses_up: Tensor
+    pulses_down: Tensor
+    generator: torch.Generator = field(repr=False, default=None)
+
+    @classmethod
+    def create(cls, config: DeviceConfig, weight: Tensor, index: int) -> DeviceArray:
+        """Draw the device-to-device variation (reproducible from config.seed and the tensor's
+        index) and put the initial weights into the device range; ``weight`` is edited in place."""
+        g = torch.Generator().manual_seed(config.seed * 1_000_003 + index)
+        shape, kw = weight.shape, dict(dtype=torch.float64)
+
+        def spread(rel: float) -> Tensor:
+            return 1 + rel * torch.randn(shape, generator=g, **kw) if rel else torch.ones(shape, **kw)
+
+        dw = config.step * spread(config.dw_min_dtod).clamp_min(0.0)
+        up_down = config.up_down + (config.up_down_dtod * torch.randn(shape, generator=g, **kw)
+                                    if config.up_down_dtod else 0.0)
+        up_down = torch.as_tensor(up_down, **kw).expand(shape).clamp(-0.99, 0.99)
+        w_max = config.w_max * spread(config.w_bounds_dtod).clamp_min(0.01)
+        w_min = config.w_min * spread(config.w_bounds_dtod).clamp_min(0.01)
+        stuck = torch.rand(shape, generator=g, **kw) < config.stuck_fraction
+        to = dict(device=weight.device, dtype=weight.dtype)
+        array = cls(config, (dw * (1 + up_down)).to(**to), (dw * (1 - up_down)).to(**to), w_min.to(**to),
+                    w_max.to(**to), stuck.to(weight.device),
+                    torch.zeros(shape, dtype=torch.int64, device=weight.device),
+                    torch.zeros(shape, dtype=torch.int64, device=weight.device))
+        with torch.no_grad():
+            weight.copy_(torch.minimum(torch.maximum(weight, array.w_min), array.w_max))
+            if config.stuck_fraction:
+                if config.stuck_at == "min":
+                    stuck_value = array.w_min
+                elif config.stuck_at == "max":
+                    stuck_value = array.w_max
+                else:
+                    pick = torch.rand(shape, generator=g, **kw).to(weight.device) < 0.5
+                    stuck_value = torch.where(pick, array.w_min, array.w_max)
+                weight.copy_(torch.where(array.stuck, stuck_value, weight))
+        return array
+
+    @torch.no_grad()
+    def apply(self, weight: Tensor, delta: Tensor, generator: torch.Generator | None) -> None:
+        """Program ``delta`` (weight units) into the devices of ``weight`` (in place)."""
+        c = self.config
+        up = delta > 0
+        step = torch.where(up, self.dw_up, self.dw_down)
+        pulses = delta.abs() / step
+        if c.rounding == "stochastic":
+            pulses = torch.floor(pulses + _uniform(pulses, generator))
+        else:
+            pulses = torch.floor(pulses)
+        pulses = torch.where(self.stuck, torch.zeros_like(pulses), pulses)
+        if not bool((pulses > 0).any()):
+            return
+        n = pulses
+        new = self._respond(weight, n, up, generator)
+        if c.write_noise_std:
+            noise = _normal(new, generator) * (c.write_noise_std * c.step)
+            new = torch.where(n > 0, new + noise, new)
+        new = torch.minimum(torch.maximum(new, self.w_min), self.w_max)
+        weight.copy_(torch.where(n > 0, new, weight))
+        counts = n.to(torch.int64)
+        self.pulses_up += torch.where(up, counts, 0)
+        self.pulses_down += torch.where(up, 0, counts)
+
+    def _respond(self, w: Tensor, n: Tensor, up: Tensor, generator: torch.Generator | None) -> Tensor:
+        """The weight after n pulses of the sign of ``up`` (closed form), with c2c noise."""
+        c = self.config
+        if c.response == "constant":
+            change = torch.where(up, self.dw_up, -self.dw_down) * n
+        elif c.response == "soft_bounds":
+            # w_{k+1} = w_k + dw (1 - w_k/w_max) -> w_n = w_max - (w_max - w_0)(1 - dw/w_max)^n
+            target_up = self.w_max - (self.w_max - w) * (1 - self.dw_up / self.w_max).clamp_min(0) ** n
+            target_down = self.w_min - (self.w_min - w) * (1 - self.dw_down / -self.w_min).clamp_min(0) ** n
+            change = torch.where(up, target_up, target_down) - w
+        else:  # nonlinear (NeuroSim): pulse number P on the curve of the pulse direction
+            span = self.w_max - self.w_min
+            x = ((w - self.w_min) / span).clamp(0, 1)  # normalised conductance
+            states = float(c.states)
+            a_up, a_down = c.a_up * states, c.a_down * states
+            b_up = 1 / (1 - math.exp(-states / a_up))
+            b_down = 1 / (1 - math.exp(-states / a_down))
+            p_up = -a_up * torch.log1p(-(x / b_up).clamp(max=1 - 1e-12))
+            x_up = b_up * (1 - torch.exp(-(p_up + n).clamp(max=states) / a_up))
+            # depression mirrors the curve: 1 - x follows the same shape in the pulses applied
+            p_down = -a_down * torch.log1p(-((1 - x) / b_down).clamp(max=1 - 1e-12))
+            x_down = 1 - b_down * (1 - torch.exp(-(p_down + n).clamp(max=states) / a_down))
+            change = (torch.where(up, x_up, x_down) - x) * span
+        if c.dw_min_std:
+            mean_step = torch.where(up, self.dw_up, self.dw_down)
+            change = change + _normal(w, generator) * (c.dw_min_std * mean_step * n.sqrt())
+        return w + change
+
+    def pulse_totals(self) -> dict[str, float]:
+        per_device = self.pulses_up + self.pulses_down
+        return {"pulses_up": int(self.pulses_up.sum()), "pulses_down": int(self.pulses_down.sum()),
+                "pulses_max_per_device": int(per_device.max()) if per_device.numel() else 0,
+                "devices": per_device.numel()}
+
+
+def _uniform(like: Tensor, generator: torch.Generator | None) -> Tensor:
+    if generator is None or generator.device == like.device:
+        return torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    return torch.rand(like.shape, generator=generator, dtype=like.dtype).to(like.device)
+
+
+def _normal(like: Tensor, generator: torch.Generator | None) -> Tensor:
+    if generator is None or generator.device == like.device:
+        return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    return torch.randn(like.shape, generator=generator, dtype=like.dtype).to(like.device)
