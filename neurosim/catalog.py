@@ -12,8 +12,8 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-KINDS = ("circuits", "experiments", "studies")
-_PLACES = {"circuits": ("neurosim.circuits", ""), "experiments": ("neurosim.experiments", ""),
+KINDS = ("circuits", "devices", "experiments", "studies")
+_PLACES = {"circuits": ("neurosim.circuits", ""), "devices": ("neurosim.devices", ""), "experiments": ("neurosim.experiments", ""),
            "studies": ("neurosim.experiments.studies", "")}
 """Where each kind lives: a package and a folder in it (studies: experiments/studies/)."""
 
@@ -40,5 +40,6 @@ def find(kind: str, name: str) -> Path:
         if shipped.is_file():
             return shipped
     names = ", ".join(available(kind)) or "(none)"
-    singular = {"circuits": "circuit", "experiments": "experiment", "studies": "study"}[kind]
+    singular = {"circuits": "circuit", "devices": "synapses.device", "experiments": "experiment",
+                "studies": "study"}[kind]
     raise ConfigError(singular, name, f"a YAML file or one of the shipped {kind}: {names}")

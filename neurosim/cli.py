@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--data-dir", help="dataset folder (same as --set data.dir=...)")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    devices = sub.add_parser("devices", help="list the synaptic device presets, or show one with its "
+                                             "sources and pulse-response plot")
+    devices.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    devices.add_argument("name", nargs="?", help="preset name or YAML file (for show)")
+    devices.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a device parameter, e.g. --set states=32")
+    devices.add_argument("--plot", help="where to write the pulse-response PNG (default: <name>_pulses.png)")
+
     show = sub.add_parser("config", help="print the resolved config (after --set overrides)")
     show.add_argument("config")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -105,6 +113,28 @@ def _run(args: argparse.Namespace) -> int:
         result = asymmetry_study(args.study, out=args.out, extra_overrides=overrides, progress=not args.quiet)
         print(result.table)
         print(f"results in {result.out_dir} (study.json, fig1c.png)")
+    elif args.command == "devices":
+        from .catalog import available, find
+        from .device_models import describe, device_config, plot_pulse_response
+
+        if args.action == "list":
+            for name in available("devices"):
+                config = device_config(name)
+                print(f"{name:<12} {config.description}")
+            return 0
+        if not args.name:
+            from .errors import ConfigError
+
+            raise ConfigError("name", None, "a device name: neurosim devices show NAME")
+        params = dict(item.split("=", 1) for item in args.overrides)
+        import yaml
+
+        config = device_config(args.name, {k: yaml.safe_load(v) for k, v in params.items()}, "device")
+        print(describe(config))
+        if not config.ideal:
+            plot = args.plot or f"{config.name}_pulses.png"
+            plot_pulse_response(config, plot)
+            print(f"pulse response: {plot}")
     elif args.command == "config":
         import yaml
 

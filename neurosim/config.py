@@ -263,6 +263,21 @@ class GDUConfig:
 
 
 @dataclass
+class SynapsesConfig:
+    """The devices the weights are stored on (``neurosim.device_models``); ideal by default."""
+
+    device: str = "ideal"
+    """A preset of ``devices/`` (``neurosim devices`` lists them) or a YAML file."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the preset's parameters, e.g. {states: 64, dw_min_std: 0.1}."""
+
+    def validate(self, prefix: str) -> None:
+        from .device_models import device_config
+
+        device_config(self.device, self.params, f"{prefix}.params")  # raises on a bad name or value
+
+
+@dataclass
 class Config:
     """One training run."""
 
@@ -276,6 +291,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     gdu: GDUConfig = field(default_factory=GDUConfig)
+    synapses: SynapsesConfig = field(default_factory=SynapsesConfig)
 
     def validate(self) -> None:
         self.circuit.validate("circuit")
@@ -284,6 +300,7 @@ class Config:
         self.train.validate("train")
         self.compute.validate("compute")
         self.gdu.validate("gdu")
+        self.synapses.validate("synapses")
         _choice("loss", self.loss, LOSSES)
         vector_field = self.circuit.dynamics == "vector_field"
         if vector_field and self.estimator.name in ("ep", "cep"):
@@ -402,6 +419,10 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, key)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, value, "a mapping of names to values")
+        return dict(value)
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(key, value, f"a list of {_name(args[0])}")

@@ -277,3 +277,53 @@ def _normal(like: Tensor, generator: torch.Generator | None) -> Tensor:
     if generator is None or generator.device == like.device:
         return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
     return torch.randn(like.shape, generator=generator, dtype=like.dtype).to(like.device)
+
+
+def pulse_response(config: DeviceConfig, devices: int = 5, seed: int = 0) -> tuple[list[int], Tensor]:
+    """Weights of ``devices`` devices driven from w_min by as many up pulses as the range holds,
+    then as many down pulses: the curve a datasheet shows ([devices, 2 * pulses + 1])."""
+    n = int(round((config.w_max - config.w_min) / config.step))
+    w = torch.full((devices,), config.w_min, dtype=torch.float64)
+    array = DeviceArray.create(dataclasses.replace(config, stuck_fraction=0.0), w, 0)
+    g = torch.Generator().manual_seed(seed)
+    trace = [w.clone()]
+    for up in [True] * n + [False] * n:
+        step = array.dw_up if up else -array.dw_down
+        array.apply(w, step.clone(), g)  # one nominal pulse per device
+        trace.append(w.clone())
+    return list(range(2 * n + 1)), torch.stack(trace, 1)
+
+
+def plot_pulse_response(config: DeviceConfig, path: Path, devices: int = 5) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_write
+
+    pulses, traces = pulse_response(config, devices)
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
+    for row in traces:
+        ax.plot(pulses, row.tolist(), lw=1)
+    ax.axvline(len(pulses) // 2, color="gray", ls=":", lw=0.8)
+    ax.set_xlabel("pulse number (up, then down)")
+    ax.set_ylabel("weight")
+    ax.set_title(f"{config.name}: {config.response}, {devices} devices", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    atomic_write(Path(path), lambda h: fig.savefig(h, format="png"), "wb")
+    plt.close(fig)
+
+
+def describe(config: DeviceConfig) -> str:
+    """A preset as text: every parameter, then its sources."""
+    if config.ideal:
+        return f"{config.name}: {config.description}\nsource: {config.source}"
+    lines = [f"{config.name}: {config.description}"]
+    for f in dataclasses.fields(config):
+        if f.name not in ("name", "description", "source"):
+            lines.append(f"  {f.name:<16} {getattr(config, f.name)}")
+    lines.append(f"  {'step (derived)':<16} {config.step:.6g}")
+    lines.append(f"source: {config.source}")
+    return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .estimators import Estimator, build_estimator
 from .losses import Cost, MSECost, SoftmaxCrossEntropyCost
 from .models import LayeredModel, build_model
+from .synapses import DeviceSynapses, Synapses
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -20,13 +21,16 @@ class Network:
     model: LayeredModel
     cost: Cost
     estimator: Estimator
+    synapses: Synapses = field(default_factory=Synapses)
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "cost": self.cost.state_dict()}
+        return {"model": self.model.state_dict(), "cost": self.cost.state_dict(),
+                "synapses": self.synapses.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.cost.load_state_dict(state["cost"])
+        self.synapses.load_state_dict(state.get("synapses", {}))
 
 
 def configure_torch(config: Config) -> tuple[torch.device, torch.dtype]:
@@ -61,4 +65,16 @@ def build_network(config: Config, device: torch.device | str = "cpu",
     else:
         model = build_model(circuit, generator, dtype, device)
         cost = MSECost()
-    return Network(model, cost, build_estimator(model, cost, config.estimator))
+    synapses = build_synapses(config, model.flat_params() + [p for g in cost.param_groups() for p in g])
+    return Network(model, cost, build_estimator(model, cost, config.estimator, synapses), synapses)
+
+
+def build_synapses(config: Config, params: list) -> Synapses:
+    """Ideal synapses, or the device of ``config.synapses`` behind every weight matrix/kernel.
+    Building it clips the initial weights into the device range (and sets stuck devices)."""
+    from .device_models import device_config
+
+    device = device_config(config.synapses.device, config.synapses.params)
+    if device.ideal:
+        return Synapses()
+    return DeviceSynapses(device, params, seed=config.seed)

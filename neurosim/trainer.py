@@ -105,6 +105,8 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
         "name": config.name, **result.summary(),
         "best_test_error": min(r["test_error"] for r in history),
         **({"initial": initial, "final": network.model.diagnostics()} if initial else {}),
+        **({"synapses": {"device": config.synapses.device, **network.synapses.report()}}
+           if not network.synapses.ideal else {}),
         "train_samples": len(train_set), "test_samples": len(test_set),
         "machine": machine_info(device), "versions": versions()})
     return result
@@ -157,7 +159,7 @@ def _run_epoch(config: Config, network: Network, train_set: TensorDataset, test_
             "test_loss": test_loss, "seconds": round(time.perf_counter() - t0, 3),
             "train_seconds": round(train_seconds, 3),
             "samples_per_second": round(len(train_set) / train_seconds, 1),
-            **network.model.diagnostics()}
+            **network.model.diagnostics(), **network.synapses.report()}
 
 
 def _check_finite(t: Tensor, what: str, epoch: int, batch: int, out_dir: Path) -> None:

@@ -1,0 +1,1 @@
+"""Synaptic device presets (YAML, each number with its source); loaded by name."""

@@ -1,0 +1,199 @@
+"""Device models: step responses against their formulas, statistics, bounds, counters, plug-in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import neurosim
+from neurosim.config import load_config
+from neurosim.device_models import DeviceArray, DeviceConfig, device_config
+from neurosim.errors import ConfigError
+from neurosim.runtime import build_network
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def array(shape=(200, 50), value=0.0, **params):
+    config = DeviceConfig(**{"w_min": -1.0, "w_max": 1.0, "dw_min": 0.01, **params})
+    config.validate()
+    w = torch.full(shape, value, dtype=torch.float64)
+    return config, DeviceArray.create(config, w, 0), w
+
+
+def pulses(arr, w, n, up=True, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    step = arr.dw_up if up else arr.dw_down
+    arr.apply(w, (1 if up else -1) * n * step, g)  # exactly n pulses' worth: deterministic count
+
+
+def test_constant_steps_have_the_configured_mean_spread_and_asymmetry():
+    config, arr, w = array(up_down=0.2, dw_min_std=0.3)
+    pulses(arr, w, 1, up=True)
+    steps = w.flatten()
+    assert abs(float(steps.mean()) - 0.012) < 0.0003            # dw_min (1 + up_down)
+    assert abs(float(steps.std()) - 0.3 * 0.012) < 0.0003        # c2c: 30% of the step
+    before = w.clone()
+    pulses(arr, w, 1, up=False, seed=1)
+    assert abs(float((before - w).mean()) - 0.008) < 0.0003      # dw_min (1 - up_down)
+
+
+def test_c2c_noise_of_n_pulses_adds_in_variance():
+    _, arr, w = array(dw_min_std=0.5)
+    pulses(arr, w, 16)
+    assert abs(float(w.mean()) - 0.16) < 0.002
+    assert abs(float(w.std()) - 0.5 * 0.01 * 4) < 0.002          # sqrt(16) = 4
+
+
+@pytest.mark.parametrize("response", ["soft_bounds", "nonlinear"])
+def test_n_pulses_at_once_equal_n_single_pulses(response):
+    extra = {"states": 50, "a_up": 0.3, "a_down": 0.5} if response == "nonlinear" else {}
+    _, a1, w1 = array((3, 4), value=-0.3, response=response, **extra)
+    _, a2, w2 = array((3, 4), value=-0.3, response=response, **extra)
+    for up, n in ((True, 7), (False, 5)):
+        pulses(a1, w1, n, up)
+        for _ in range(n):
+            pulses(a2, w2, 1, up)
+        torch.testing.assert_close(w1, w2, rtol=0, atol=1e-12)
+
+
+def test_soft_bounds_step_follows_the_formula():
+    _, arr, w = array((1, 5), response="soft_bounds")
+    w.copy_(torch.tensor([[-0.8, -0.2, 0.0, 0.5, 0.9]], dtype=torch.float64))
+    before = w.clone()
+    pulses(arr, w, 1)
+    torch.testing.assert_close(w - before, 0.01 * (1 - before / 1.0))
+    before = w.clone()
+    pulses(arr, w, 1, up=False)
+    torch.testing.assert_close(before - w, 0.01 * (1 - before / -1.0))
+
+
+def test_nonlinear_curve_spans_the_range_in_states_pulses_with_shrinking_steps():
+    _, arr, w = array((1, 1), value=-1.0, response="nonlinear", states=40, a_up=0.2, a_down=0.2)
+    trace = [float(w)]
+    for _ in range(40):
+        pulses(arr, w, 1)  # a pulse request of one nominal step (w_max - w_min) / states
+        trace.append(float(w))
+    steps = torch.diff(torch.tensor(trace))
+    assert abs(trace[-1] - 1.0) < 1e-9 and bool((steps > 0).all())
+    assert bool((steps[1:] < steps[:-1]).all())  # saturating: each step smaller than the last
+
+
+def test_bounds_are_never_exceeded():
+    for response in ("constant", "soft_bounds"):
+        _, arr, w = array(response=response, dw_min=0.2, dw_min_std=1.0, write_noise_std=2.0)
+        g = torch.Generator().manual_seed(3)
+        for _ in range(50):
+            arr.apply(w, torch.randn(w.shape, generator=g, dtype=torch.float64), g)
+            assert float(w.max()) <= 1.0 and float(w.min()) >= -1.0
+
+
+def test_finite_states_give_exactly_the_grid():
+    _, arr, w = array((1000,), value=-1.0, states=8, rounding="deterministic")
+    g = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        arr.apply(w, torch.rand(w.shape, generator=g, dtype=torch.float64) * 0.6 - 0.2, g)
+    levels = torch.unique(torch.round(w * 1e9) / 1e9)
+    grid = torch.linspace(-1, 1, 9, dtype=torch.float64)
+    assert len(levels) <= 9 and all(bool((abs(grid - v) < 1e-9).any()) for v in levels)
+    assert len(levels) >= 7  # the walk visits (nearly) every level
+
+
+def test_updates_below_one_pulse_happen_with_their_probability():
+    _, arr, w = array((100_000,), rounding="stochastic")
+    arr.apply(w, torch.full(w.shape, 0.003, dtype=torch.float64), torch.Generator().manual_seed(1))
+    assert abs(float((w > 0).double().mean()) - 0.3) < 0.01
+    _, arr, w = array((1000,), rounding="deterministic")
+    arr.apply(w, torch.full(w.shape, 0.009, dtype=torch.float64), None)
+    assert float(w.abs().max()) == 0.0  # lost
+
+
+def test_device_to_device_draw_is_reproducible_and_stuck_devices_never_move():
+    params = dict(dw_min_dtod=0.3, up_down_dtod=0.1, w_bounds_dtod=0.1, stuck_fraction=0.2, seed=7)
+    _, a, w = array(**params)
+    _, b, _ = array(**params)
+    _, c, _ = array(**{**params, "seed": 8})
+    assert torch.equal(a.dw_up, b.dw_up) and torch.equal(a.stuck, b.stuck)
+    assert not torch.equal(a.dw_up, c.dw_up)
+    assert abs(float(a.stuck.double().mean()) - 0.2) < 0.02
+    assert abs(float(a.dw_up.std() / a.dw_up.mean()) - 0.3) < 0.05
+    stuck_values = w[a.stuck].clone()
+    assert bool(((stuck_values == a.w_min[a.stuck]) | (stuck_values == a.w_max[a.stuck])).all())
+    pulses(a, w, 3)
+    assert torch.equal(w[a.stuck], stuck_values)
+
+
+def test_pulse_counters_add_up():
+    _, arr, w = array((10, 10))
+    pulses(arr, w, 3)
+    pulses(arr, w, 2, up=False)
+    report = arr.pulse_totals()
+    assert report["pulses_up"] == 300 and report["pulses_down"] == 200 and report["pulses_max_per_device"] == 5
+
+
+def test_ideal_preset_is_the_ideal_training_bit_for_bit():
+    base = {"circuit": {"layers": [8, 6, 4]}, "estimator": {"name": "cep", "lr": [0.01, 0.01], "beta": 0.2}}
+    x = torch.rand(5, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.nn.functional.one_hot(torch.arange(5) % 4, 4).float()
+    nets = [build_network(load_config(base)), build_network(load_config({**base, "synapses": {"device": "ideal"}}))]
+    for net in nets:
+        for _ in range(3):
+            net.estimator.train_step(x, y)
+    for a, b in zip(nets[0].model.flat_params(), nets[1].model.flat_params()):
+        assert torch.equal(a, b)
+
+
+def test_unknown_device_and_bad_parameters_get_clear_errors():
+    with pytest.raises(ConfigError, match="levels_64"):  # the message lists the known presets
+        load_config({"synapses": {"device": "no_such_device"}})
+    with pytest.raises(ConfigError, match="synapses.params.states"):
+        load_config({"synapses": {"device": "levels_64", "params": {"states": 0}}})
+    with pytest.raises(ConfigError, match="synapses.params.colour"):
+        load_config({"synapses": {"device": "levels_64", "params": {"colour": 1}}})
+    with pytest.raises(ConfigError, match="up_down"):
+        device_config("levels_64", {"up_down": 1.5})
+
+
+def test_cep_trains_on_a_device_and_reports_pulses(tmp_path):
+    overrides = [f"data.dir={DATA}", "train.epochs=1", "data.train_subset=8000", "data.test_subset=500",
+                 "synapses.device=levels_256"]
+    result = neurosim.train("mnist_fc1_cep", out=tmp_path / "run", overrides=overrides, progress=False)
+    summary = json.loads((tmp_path / "run" / "result.json").read_text())
+    device = summary["synapses"]
+    assert device["device"] == "levels_256" and device["pulses"] == device["pulses_up"] + device["pulses_down"] > 0
+    assert result.test_error < 0.4  # measured 25.4% (ideal synapses: 24.6%)
+    for w in result.network.model.weights:
+        assert float(w.detach().abs().max()) <= 0.6 + 1e-6
+
+
+@pytest.mark.parametrize("name", ["levels_16", "ag_a_si", "pcmo", "alox_hfo2", "taox_hfox", "epiram"])
+def test_every_preset_loads_names_its_source_and_spans_its_range(name):
+    from neurosim.device_models import pulse_response
+
+    config = device_config(name)
+    assert config.source and config.description
+    _, traces = pulse_response(dataclasses_replace(config, dw_min_std=0.0), devices=2)
+    middle = traces.shape[1] // 2
+    assert float(traces[:, middle].min()) > config.w_max - 0.05 * (config.w_max - config.w_min)  # up to the top
+    assert float(traces[:, -1].max()) < config.w_min + 0.05 * (config.w_max - config.w_min)     # and back
+
+
+def dataclasses_replace(config, **changes):
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
+
+
+def test_cli_lists_and_shows_devices(tmp_path, capsys):
+    from neurosim.cli import main
+
+    assert main(["devices"]) == 0
+    assert "ag_a_si" in capsys.readouterr().out
+    assert main(["devices", "show", "pcmo", "--set", "states=20", "--plot", str(tmp_path / "p.png")]) == 0
+    out = capsys.readouterr().out
+    assert "Park" in out and "states           20" in out and (tmp_path / "p.png").stat().st_size > 0
+    assert main(["devices", "show", "nope"]) == 2
+    assert "levels_64" in capsys.readouterr().err
