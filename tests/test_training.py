@@ -67,8 +67,11 @@ def _weights(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoint.pt", weights_only=False)["network"]
 
 
-@pytest.mark.parametrize("experiment, extra", [("mnist_fc1_ep", ["estimator.random_sign=true"]),
-                                               ("mnist_fc1_bptt", [])])
+@pytest.mark.parametrize("experiment, extra", [
+    ("mnist_fc1_ep", ["estimator.random_sign=true"]),
+    ("mnist_fc1_bptt", []),
+    ("mnist_fc1_cep", ["synapses.device=levels_64", "synapses.params.dw_min_std=0.5"]),  # device noise
+])
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatch, experiment, extra):
     overrides = quick(*extra, epochs=3, train=400, test=200)
     full = neurosim.train(experiment, out=tmp_path / "full", overrides=overrides, progress=False)
@@ -96,6 +99,11 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatc
         assert a[part].keys() == b[part].keys()
         for key in a[part]:
             assert torch.equal(a[part][key], b[part][key]), key
+    for key in a["synapses"]:  # device noise generator and pulse counters
+        values_a, values_b = a["synapses"][key], b["synapses"][key]
+        if isinstance(values_a, torch.Tensor):
+            values_a, values_b = [values_a], [values_b]
+        assert all(torch.equal(x, y) for x, y in zip(values_a, values_b, strict=True)), key
     assert [r["test_error"] for r in resumed.history] == [r["test_error"] for r in full.history]
     assert resumed.test_error == full.test_error
 
