@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -170,7 +170,10 @@ class DeviceArray:
     stuck: Tensor
     pulses_up: Tensor
     pulses_down: Tensor
-    generator: torch.Generator = field(repr=False, default=None)
+    inv_up: Tensor | float = 0.0
+    inv_down: Tensor | float = 0.0
+    """1/dw_up and -1/dw_down (scalars when every device has the same steps): pulse counts in
+    one pass, without a per-element select."""
 
     @classmethod
     def create(cls, config: DeviceConfig, weight: Tensor, index: int) -> DeviceArray:
@@ -194,6 +197,10 @@ class DeviceArray:
                     w_max.to(**to), stuck.to(weight.device),
                     torch.zeros(shape, dtype=torch.int64, device=weight.device),
                     torch.zeros(shape, dtype=torch.int64, device=weight.device))
+        uniform = not (config.dw_min_dtod or config.up_down_dtod)
+        array.inv_up = 1.0 / float(array.dw_up.view(-1)[0]) if uniform and weight.numel() else 1.0 / array.dw_up
+        array.inv_down = (-1.0 / float(array.dw_down.view(-1)[0]) if uniform and weight.numel()
+                          else -1.0 / array.dw_down)
         with torch.no_grad():
             weight.copy_(torch.minimum(torch.maximum(weight, array.w_min), array.w_max))
             if config.stuck_fraction:
@@ -209,42 +216,49 @@ class DeviceArray:
 
     @torch.no_grad()
     def apply(self, weight: Tensor, delta: Tensor, generator: torch.Generator | None) -> None:
-        """Program ``delta`` (weight units) into the devices of ``weight`` (in place)."""
-        c = self.config
-        up = delta > 0
-        step = torch.where(up, self.dw_up, self.dw_down)
-        pulses = delta.abs() / step
-        if c.rounding == "stochastic":
-            pulses = torch.floor(pulses + _uniform(pulses, generator))
-        else:
-            pulses = torch.floor(pulses)
-        pulses = torch.where(self.stuck, torch.zeros_like(pulses), pulses)
-        if not bool((pulses > 0).any()):
-            return
-        n = pulses
-        new = self._respond(weight, n, up, generator)
-        if c.write_noise_std:
-            noise = _normal(new, generator) * (c.write_noise_std * c.step)
-            new = torch.where(n > 0, new + noise, new)
-        new = torch.minimum(torch.maximum(new, self.w_min), self.w_max)
-        weight.copy_(torch.where(n > 0, new, weight))
-        counts = n.to(torch.int64)
-        self.pulses_up += torch.where(up, counts, 0)
-        self.pulses_down += torch.where(up, 0, counts)
+        """Program ``delta`` (weight units) into the devices of ``weight`` (in place).
 
-    def _respond(self, w: Tensor, n: Tensor, up: Tensor, generator: torch.Generator | None) -> Tensor:
-        """The weight after n pulses of the sign of ``up`` (closed form), with c2c noise."""
+        Pulse counts need one pass over every device (and one random number each, for
+        stochastic rounding); the step response then runs only on the devices that do get a
+        pulse, which for C-EP's small per-step updates are few.
+        """
+        c = self.config
+        count = delta.clamp(min=0).mul_(self.inv_up).add_(delta.clamp(max=0).mul_(self.inv_down))  # |d|/step
+        if c.rounding == "stochastic":
+            count.add_(_uniform(count, generator))
+        count.floor_()
+        index = count.view(-1).nonzero().squeeze(1)
+        if self.config.stuck_fraction:
+            index = index[~self.stuck.view(-1)[index]]
+        if index.numel() == 0:
+            return
+        n = count.view(-1)[index]
+        up = delta.reshape(-1)[index] > 0
+        flat = weight.view(-1)
+        w_min, w_max = self.w_min.view(-1)[index], self.w_max.view(-1)[index]
+        new = self._respond(flat[index], n, up, self.dw_up.view(-1)[index], self.dw_down.view(-1)[index],
+                            w_min, w_max, generator)
+        if c.write_noise_std:
+            new = new + _normal(new, generator) * (c.write_noise_std * c.step)
+        flat[index] = torch.minimum(torch.maximum(new, w_min), w_max)
+        counts = n.to(torch.int64)
+        self.pulses_up.view(-1).index_add_(0, index[up], counts[up])
+        self.pulses_down.view(-1).index_add_(0, index[~up], counts[~up])
+
+    def _respond(self, w: Tensor, n: Tensor, up: Tensor, dw_up: Tensor, dw_down: Tensor, w_min: Tensor,
+                 w_max: Tensor, generator: torch.Generator | None) -> Tensor:
+        """The weights after n pulses of the sign of ``up`` (closed form), with c2c noise."""
         c = self.config
         if c.response == "constant":
-            change = torch.where(up, self.dw_up, -self.dw_down) * n
+            change = torch.where(up, dw_up, -dw_down) * n
         elif c.response == "soft_bounds":
             # w_{k+1} = w_k + dw (1 - w_k/w_max) -> w_n = w_max - (w_max - w_0)(1 - dw/w_max)^n
-            target_up = self.w_max - (self.w_max - w) * (1 - self.dw_up / self.w_max).clamp_min(0) ** n
-            target_down = self.w_min - (self.w_min - w) * (1 - self.dw_down / -self.w_min).clamp_min(0) ** n
+            target_up = w_max - (w_max - w) * (1 - dw_up / w_max).clamp_min(0) ** n
+            target_down = w_min - (w_min - w) * (1 - dw_down / -w_min).clamp_min(0) ** n
             change = torch.where(up, target_up, target_down) - w
         else:  # nonlinear (NeuroSim): pulse number P on the curve of the pulse direction
-            span = self.w_max - self.w_min
-            x = ((w - self.w_min) / span).clamp(0, 1)  # normalised conductance
+            span = w_max - w_min
+            x = ((w - w_min) / span).clamp(0, 1)  # normalised conductance
             states = float(c.states)
             a_up, a_down = c.a_up * states, c.a_down * states
             b_up = 1 / (1 - math.exp(-states / a_up))
@@ -256,7 +270,7 @@ class DeviceArray:
             x_down = 1 - b_down * (1 - torch.exp(-(p_down + n).clamp(max=states) / a_down))
             change = (torch.where(up, x_up, x_down) - x) * span
         if c.dw_min_std:
-            mean_step = torch.where(up, self.dw_up, self.dw_down)
+            mean_step = torch.where(up, dw_up, dw_down)
             change = change + _normal(w, generator) * (c.dw_min_std * mean_step * n.sqrt())
         return w + change
 
