@@ -206,7 +206,9 @@ def _prepare_out_dir(config: Config, out_dir: Path, resume: bool
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
     except Exception as exc:  # a checkpoint written atomically is whole; this is another file
         raise NeurosimError(f"cannot resume: {checkpoint} is not a readable checkpoint ({exc})") from None
-    changed = _differences(saved["config"], config.to_dict()) - RESUMABLE_CHANGES
+    # Keys added to the config since the run started take their defaults in the saved config.
+    started = _with_defaults(saved["config"], Config().to_dict())
+    changed = _differences(started, config.to_dict()) - RESUMABLE_CHANGES
     if changed:
         raise ConfigError(sorted(changed)[0], "(changed)",
                           f"the value the run was started with, to resume it (changed: {sorted(changed)})")
@@ -214,6 +216,13 @@ def _prepare_out_dir(config: Config, out_dir: Path, resume: bool
         raise NeurosimError(f"{out_dir} already finished {saved['epoch']} epochs; "
                             f"raise train.epochs to train further")
     return saved["epoch"], saved["history"], saved["wall_seconds"], saved["network"]
+
+
+def _with_defaults(saved: Any, defaults: Any) -> Any:
+    """``saved`` with the sections and keys it lacks taken from ``defaults`` (recursively)."""
+    if not isinstance(saved, dict) or not isinstance(defaults, dict):
+        return saved
+    return {**defaults, **{k: _with_defaults(v, defaults.get(k)) for k, v in saved.items()}}
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> set[str]:

@@ -163,3 +163,15 @@ def test_first_layer_must_match_the_data(tmp_path):
     with pytest.raises(neurosim.ConfigError, match="circuit.layers"):
         neurosim.train("mnist_fc1_ep", out=tmp_path / "run", progress=False,
                        overrides=quick("circuit.layers=[100, 20, 10]"))
+
+
+def test_a_run_started_before_a_config_section_existed_still_resumes(tmp_path):
+    out = tmp_path / "run"
+    neurosim.train("mnist_fc1_ep", out=out, overrides=quick(epochs=1, train=200, test=100), progress=False)
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
+    del checkpoint["config"]["synapses"]  # as written by a version without device models
+    del checkpoint["network"]["synapses"]
+    torch.save(checkpoint, out / "checkpoint.pt")
+    result = neurosim.train("mnist_fc1_ep", out=out, overrides=quick(epochs=2, train=200, test=100),
+                            resume=True, progress=False)
+    assert result.epochs == 2
