@@ -126,10 +126,9 @@ def _run(args: argparse.Namespace) -> int:
             from .errors import ConfigError
 
             raise ConfigError("name", None, "a device name: neurosim devices show NAME")
-        params = dict(item.split("=", 1) for item in args.overrides)
-        import yaml
+        from .config import _parse_override
 
-        config = device_config(args.name, {k: yaml.safe_load(v) for k, v in params.items()}, "device")
+        config = device_config(args.name, dict(_parse_override(item) for item in args.overrides), "device")
         print(describe(config))
         if not config.ideal:
             plot = args.plot or f"{config.name}_pulses.png"

@@ -117,6 +117,7 @@ def device_config(name: str, overrides: Mapping[str, Any] | None = None, prefix:
     import yaml
 
     from . import catalog
+    from .config import _build
 
     path = catalog.find("devices", name)
     try:
@@ -126,36 +127,9 @@ def device_config(name: str, overrides: Mapping[str, Any] | None = None, prefix:
     if not isinstance(raw, dict):
         raise ConfigError(str(path), type(raw).__name__, "a mapping of device parameters")
     raw.setdefault("name", Path(path).stem)
-    merged = {**raw, **dict(overrides or {})}
-    names = {f.name: f for f in dataclasses.fields(DeviceConfig)}
-    kwargs = {}
-    for key, value in merged.items():
-        if key not in names:
-            raise ConfigError(f"{prefix}.{key}", value, f"a device parameter: {', '.join(sorted(names))}")
-        kwargs[key] = _coerce(names[key].type, value, f"{prefix}.{key}")
-    config = DeviceConfig(**kwargs)
+    config = _build(DeviceConfig, {**raw, **dict(overrides or {})}, prefix)  # type-checked, keys named
     config.validate(prefix)
     return config
-
-
-def _coerce(hint: str, value: Any, key: str) -> Any:
-    if value is None and "None" in hint:
-        return None
-    if hint.startswith("bool"):
-        if not isinstance(value, bool):
-            raise ConfigError(key, value, "true or false")
-        return value
-    if hint.startswith("int"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, value, "an integer")
-        return value
-    if hint.startswith("float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(key, value, "a number")
-        return float(value)
-    if not isinstance(value, str):
-        raise ConfigError(key, value, "a string")
-    return value
 
 
 @dataclass
