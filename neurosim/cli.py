@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         print(result.table)
         print(f"results in {result.out_dir} (study.json, fig1c.png)")
     elif args.command == "devices":
-        from .catalog import available, find
+        from .catalog import available
         from .device_models import describe, device_config, plot_pulse_response
 
         if args.action == "list":

@@ -270,7 +270,7 @@ def _normal(like: Tensor, generator: torch.Generator | None) -> Tensor:
 def pulse_response(config: DeviceConfig, devices: int = 5, seed: int = 0) -> tuple[list[int], Tensor]:
     """Weights of ``devices`` devices driven from w_min by as many up pulses as the range holds,
     then as many down pulses: the curve a datasheet shows ([devices, 2 * pulses + 1])."""
-    n = int(round((config.w_max - config.w_min) / config.step))
+    n = round((config.w_max - config.w_min) / config.step)
     w = torch.full((devices,), config.w_min, dtype=torch.float64)
     array = DeviceArray.create(dataclasses.replace(config, stuck_fraction=0.0), w, 0)
     g = torch.Generator().manual_seed(seed)
