@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 import neurosim
-from neurosim.io import atomic_write, atomic_write_json
+from neurosim.io import atomic_write_json
+from neurosim.plots import plot_error_curves
 
 BASE = "mnist_fc1_cep"          # the paper's C-EP-1h row: T=40, K=15, beta=0.2, eta = [0.0056, 0.0028]
 SCALES = [4.0, 2.0, 1.0, 0.5]
@@ -77,26 +78,14 @@ def main() -> None:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    series = []
     for i, row in enumerate(rows):
-        epochs = range(1, len(row["cep_curve"]) + 1)
         label = f"eta x{row['scale']:g} (dist {row['relative_weight_distance']:.3f})"
-        ax.plot(epochs, [100 * e for e in row["cep_curve"]], "o-", color=f"C{i}", ms=3, label=f"C-EP {label}")
-        ax.plot(epochs, [100 * e for e in row["ep_curve"]], "--", color=f"C{i}", label=f"EP, lr = eta x{row['scale']:g}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test error (%)")
-    ax.set_yscale("log")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=6, ncol=2)
-    ax.set_title(f"C-EP vs EP at the same rate ({BASE}, {TRAIN_SAMPLES} samples)", fontsize=9)
-    fig.tight_layout()
-    atomic_write(path, lambda h: fig.savefig(h, format="png"), "wb")
-    plt.close(fig)
+        series.append({"label": f"C-EP {label}", "errors": row["cep_curve"], "color": f"C{i}"})
+        series.append({"label": f"EP, lr = eta x{row['scale']:g}", "errors": row["ep_curve"], "style": "--",
+                       "color": f"C{i}"})
+    plot_error_curves(series, path, f"C-EP vs EP at the same rate ({BASE}, {TRAIN_SAMPLES} samples): test error",
+                      size=(6, 4), legend_size=6, columns=2)
 
 
 if __name__ == "__main__":

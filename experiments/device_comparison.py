@@ -18,6 +18,7 @@ from pathlib import Path
 
 import neurosim
 from neurosim.io import atomic_write, atomic_write_json
+from neurosim.plots import plot_error_curves
 
 BASE = "mnist_fc1_cep"
 DEVICES = ["ideal", "levels_256", "levels_64", "levels_16", "taox_hfox", "epiram", "ag_a_si", "alox_hfo2", "pcmo"]
@@ -65,24 +66,10 @@ def main() -> None:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for i, row in enumerate(rows):
-        style = "k--" if row["device"] == "ideal" else "o-"
-        ax.plot(range(1, len(row["curve"]) + 1), [100 * e for e in row["curve"]], style, ms=3, label=row["device"])
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test error (%)")
-    ax.set_yscale("log")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title(f"C-EP-1h on devices ({TRAIN_SAMPLES} samples, {EPOCHS} epochs)", fontsize=9)
-    fig.tight_layout()
-    atomic_write(path, lambda h: fig.savefig(h, format="png"), "wb")
-    plt.close(fig)
+    series = [{"label": r["device"], "errors": r["curve"], "style": "k--" if r["device"] == "ideal" else "o-"}
+              for r in rows]
+    plot_error_curves(series, path, f"C-EP-1h on devices ({TRAIN_SAMPLES} samples, {EPOCHS} epochs): test error",
+                      size=(6, 4), legend_size=7, columns=2)
 
 
 if __name__ == "__main__":
