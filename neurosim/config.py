@@ -31,6 +31,8 @@ VF_ESTIMATORS = ("vf", "cvf")
 LOSSES = ("mse", "cross_entropy")
 DATASETS = ("mnist", "fashion-mnist")
 DTYPES = ("float32", "float64")
+BACKENDS = ("torch", "brian2", "brian2-spiking")
+BRIAN2_TARGETS = ("cpp_standalone", "cython", "numpy")
 
 
 @dataclass
@@ -263,6 +265,16 @@ class GDUConfig:
 
 
 @dataclass
+class SynapsesLayerConfig:
+    """The device of one weight layer, where it differs from the section's."""
+
+    device: str | None = None
+    """Preset or YAML file; null keeps the section's ``device``."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Overrides on top of the section's ``params`` (a layer inherits everything it does not set)."""
+
+
+@dataclass
 class SynapsesConfig:
     """The devices the weights are stored on (``neurosim.device_models``); ideal by default."""
 
@@ -270,11 +282,41 @@ class SynapsesConfig:
     """A preset of ``devices/`` (``neurosim devices`` lists them) or a YAML file."""
     params: dict[str, Any] = field(default_factory=dict)
     """Overrides of the preset's parameters, e.g. {states: 64, dw_min_std: 0.1}."""
+    layers: list[SynapsesLayerConfig] = field(default_factory=list)
+    """Per weight layer (input side first), when layers sit on different devices: empty, or one
+    entry per weight layer (an empty entry ``{}`` keeps the section's device)."""
+
+    def layer(self, index: int) -> tuple[str, dict[str, Any]]:
+        """Device name and parameter overrides of weight layer ``index``."""
+        if not self.layers:
+            return self.device, dict(self.params)
+        entry = self.layers[index]
+        return entry.device or self.device, {**self.params, **entry.params}
 
     def validate(self, prefix: str) -> None:
         from .device_models import device_config
 
         device_config(self.device, self.params, f"{prefix}.params")  # raises on a bad name or value
+        for index, entry in enumerate(self.layers):
+            name, params = self.layer(index)
+            device_config(name, params, f"{prefix}.layers[{index}].params")
+
+
+@dataclass
+class BackendConfig:
+    """What simulates the network: torch tensors (discrete or continuous time) or Brian2."""
+
+    name: str = "torch"
+    """'torch', 'brian2' (rate neurons as Brian2 equations) or 'brian2-spiking'."""
+    target: str = "cpp_standalone"
+    """Brian2 code-generation target: 'cpp_standalone' (compiled once, fastest), 'cython' or
+    'numpy' (no compiler; what the tests use)."""
+    build_dir: str | None = None
+    """Where cpp_standalone compiles; null: a cache folder per architecture and schedule."""
+
+    def validate(self, prefix: str) -> None:
+        _choice(f"{prefix}.name", self.name, BACKENDS)
+        _choice(f"{prefix}.target", self.target, BRIAN2_TARGETS)
 
 
 @dataclass
@@ -292,6 +334,7 @@ class Config:
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     gdu: GDUConfig = field(default_factory=GDUConfig)
     synapses: SynapsesConfig = field(default_factory=SynapsesConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
 
     def validate(self) -> None:
         self.circuit.validate("circuit")
@@ -301,6 +344,7 @@ class Config:
         self.compute.validate("compute")
         self.gdu.validate("gdu")
         self.synapses.validate("synapses")
+        self.backend.validate("backend")
         _choice("loss", self.loss, LOSSES)
         vector_field = self.circuit.dynamics == "vector_field"
         if vector_field and self.estimator.name in ("ep", "cep"):
@@ -311,6 +355,9 @@ class Config:
                               f"ep, cep or bptt for dynamics {self.circuit.dynamics} (vf and cvf need "
                               "circuit.dynamics: vector_field; initial_angle 0 is the tied network)")
         n_weights = self.circuit.num_weight_layers
+        if self.synapses.layers and len(self.synapses.layers) != n_weights:
+            raise ConfigError("synapses.layers", self.synapses.layers,
+                              f"one entry per weight layer ({n_weights}), or none")
         if len(self.estimator.lr) != n_weights:
             what = (f"{len(self.circuit.conv)} conv + {len(self.circuit.layers)} fully connected"
                     if self.circuit.convolutional else f"layers {self.circuit.layers}")
