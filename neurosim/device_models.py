@@ -74,14 +74,45 @@ class DeviceConfig:
     rounding: str = "stochastic"
     energy_per_pulse: float = 0.0
     """Joules per programming pulse, for the energy estimate."""
+    read_noise_std: float = 0.0
+    """Read side (``neurosim.read_side``; also with ``ideal: true``, for ideal programming and
+    imperfect reads): standard deviation of each read of a weight, in weight units, drawn anew
+    at every use of the weight in the dynamics."""
+    dac_bits: int | None = None
+    """Resolution of the converters that drive neuron outputs (and pixels) onto the array."""
+    adc_bits: int | None = None
+    """Resolution of the converter that reads each neuron's input W u + b ..."""
+    adc_range: float = 4.0
+    """... over [-adc_range, adc_range] (pre-activation units; clipped outside)."""
+    drift_nu: float = 0.0
+    """Conductance drift after programming, G(t) = G(t0) (t / t0)^-nu (PCM: nu ~ 0.05)."""
+    drift_nu_dtod: float = 0.0
+    """Device-to-device spread of nu (absolute standard deviation)."""
+    drift_t0: float = 1.0
+    """Seconds after programming at which the programmed conductance is read as G(t0)."""
     seed: int = 0
     """Draws the device-to-device variation and stuck devices (pulse noise follows the run seed)."""
+
+    @property
+    def reads_ideally(self) -> bool:
+        return not self.read_noise_std and self.dac_bits is None and self.adc_bits is None
 
     @property
     def step(self) -> float:
         return (self.w_max - self.w_min) / self.states if self.states else self.dw_min
 
     def validate(self, prefix: str = "synapses") -> None:
+        for key in ("read_noise_std", "drift_nu", "drift_nu_dtod"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{prefix}.{key}", getattr(self, key), "a non-negative number")
+        for key in ("dac_bits", "adc_bits"):
+            bits = getattr(self, key)
+            if bits is not None and not 1 <= bits <= 24:
+                raise ConfigError(f"{prefix}.{key}", bits, "a converter resolution of 1 to 24 bits, or null")
+        if not self.adc_range > 0:
+            raise ConfigError(f"{prefix}.adc_range", self.adc_range, "a positive range")
+        if not self.drift_t0 > 0:
+            raise ConfigError(f"{prefix}.drift_t0", self.drift_t0, "a positive time in seconds")
         if self.ideal:
             return
         if self.response not in RESPONSES:

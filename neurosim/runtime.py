@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 from .config import Config
 from .errors import ConfigError
 from .estimators import Estimator, build_estimator
 from .losses import Cost, MSECost, SoftmaxCrossEntropyCost
 from .models import LayeredModel, build_model
+from .read_side import LayerRead, ReadSide
 from .synapses import DeviceSynapses, Synapses
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -65,16 +67,38 @@ def build_network(config: Config, device: torch.device | str = "cpu",
     else:
         model = build_model(circuit, generator, dtype, device)
         cost = MSECost()
-    synapses = build_synapses(config, model.flat_params() + [p for g in cost.param_groups() for p in g])
+    synapses = build_synapses(config, model, model.param_groups() + cost.param_groups())
+    model.read_side = getattr(synapses, "read_side", None)
     return Network(model, cost, build_estimator(model, cost, config.estimator, synapses), synapses)
 
 
-def build_synapses(config: Config, params: list) -> Synapses:
-    """Ideal synapses, or the device of ``config.synapses`` behind every weight matrix/kernel.
-    Building it clips the initial weights into the device range (and sets stuck devices)."""
+def build_synapses(config: Config, model: LayeredModel, groups: list[list[nn.Parameter]]) -> Synapses:
+    """Ideal synapses, or the devices of ``config.synapses`` behind the weight matrices/kernels
+    (one device type per weight layer), with the read side the model then uses. Building it clips
+    the initial weights into each device's range (and sets stuck devices)."""
     from .device_models import device_config
 
-    device = device_config(config.synapses.device, config.synapses.params)
-    if device.ideal:
+    configs = []
+    for index in range(len(groups)):
+        name, params = config.synapses.layer(index)
+        prefix = f"synapses.layers[{index}].params" if config.synapses.layers else "synapses.params"
+        configs.append(device_config(name, params, prefix))
+    read_side = _read_side(config, model, configs)
+    if all(c.ideal for c in configs) and read_side is None:
         return Synapses()
-    return DeviceSynapses(device, params, seed=config.seed)
+    return DeviceSynapses(configs, groups, seed=config.seed, read_side=read_side)
+
+
+def _read_side(config: Config, model: LayeredModel, configs: list) -> ReadSide | None:
+    layers = [LayerRead(c.read_noise_std, c.dac_bits, c.adc_bits, c.adc_range)
+              for c in configs[:len(model.param_groups())]]
+    if not any(layer.active for layer in layers):
+        return None
+    if not model.supports_read_side:
+        raise ConfigError("synapses.params", "read_noise_std/dac_bits/adc_bits",
+                          f"none for dynamics {config.circuit.dynamics}: the read side is simulated for "
+                          "the fully connected prototypical and vector_field models")
+    ends = model.activation(torch.tensor([-1e4, 1e4], dtype=torch.float64))
+    device = model.flat_params()[0].device
+    generator = torch.Generator(device=device).manual_seed(config.seed * 7919 + 17)
+    return ReadSide(layers, float(ends[0]), float(ends[1]), generator)

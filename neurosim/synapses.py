@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .device_models import DeviceArray, DeviceConfig
+from .read_side import ReadSide
 
 
 @torch.no_grad()
@@ -41,18 +42,27 @@ class Synapses:
 
 
 class DeviceSynapses(Synapses):
-    """Every weight matrix or kernel stored on devices of one type; biases stay ideal (they are
-    usually digital on a chip, and a device there would only add a second, untested mapping)."""
+    """Weight matrices and kernels stored on devices (one device type per weight layer); biases
+    stay ideal (they are usually digital on a chip, and a device there would only add a second,
+    untested mapping). Optionally a ``ReadSide`` that the model uses at every weight read."""
 
     ideal = False
 
-    def __init__(self, config: DeviceConfig, params: list[nn.Parameter], seed: int) -> None:
-        self.config = config
+    def __init__(self, configs: list[DeviceConfig], groups: list[list[nn.Parameter]], seed: int,
+                 read_side: ReadSide | None = None) -> None:
+        self.configs = configs
         self.arrays: dict[int, DeviceArray] = {}
-        for index, p in enumerate(q for q in params if q.dim() >= 2):
-            self.arrays[id(p)] = DeviceArray.create(config, p.data, index)
-        device = params[0].device if params else torch.device("cpu")
+        index = 0  # counts every weight tensor, so a layer's d2d draw does not depend on the others' devices
+        for config, params in zip(configs, groups, strict=True):
+            for p in params:
+                if p.dim() < 2:
+                    continue
+                if not config.ideal:
+                    self.arrays[id(p)] = DeviceArray.create(config, p.data, index)
+                index += 1
+        device = groups[0][0].device if groups and groups[0] else torch.device("cpu")
         self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.read_side = read_side
 
     @torch.no_grad()
     def apply(self, groups: list[list[nn.Parameter]], updates: list[list[Tensor]], lrs: list[float]) -> None:
@@ -73,17 +83,21 @@ class DeviceSynapses(Synapses):
         return {"pulses": up + down, "pulses_up": up, "pulses_down": down,
                 "pulses_per_device_mean": (up + down) / devices if devices else 0.0,
                 "pulses_per_device_max": max((t["pulses_max_per_device"] for t in totals), default=0),
-                "energy_joules": (up + down) * self.config.energy_per_pulse}
+                "energy_joules": sum((t["pulses_up"] + t["pulses_down"]) * a.config.energy_per_pulse
+                                     for t, a in zip(totals, self.arrays.values()))}
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(),
                 "pulses_up": [a.pulses_up for a in self.arrays.values()],
-                "pulses_down": [a.pulses_down for a in self.arrays.values()]}
+                "pulses_down": [a.pulses_down for a in self.arrays.values()],
+                **({"read_side": self.read_side.state_dict()} if self.read_side is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
         if not state:
             return
         self.generator.set_state(state["generator"])
+        if self.read_side is not None:
+            self.read_side.load_state_dict(state.get("read_side", {}))
         for a, up, down in zip(self.arrays.values(), state["pulses_up"], state["pulses_down"], strict=True):
             a.pulses_up.copy_(up)
             a.pulses_down.copy_(down)

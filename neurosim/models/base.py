@@ -46,6 +46,11 @@ class LayeredModel(nn.Module):
     so that C-EP can follow per-step changes of W_1 in the drive without forming W_1."""
     drive_gain: float = 1.0
     """Factor between W_1 x + b_1 and the first entry of ``prepare``'s drive."""
+    supports_read_side: bool = False
+    """True when the step routes every weight read through ``read_side`` (``neurosim.read_side``:
+    read noise, DAC, ADC of an analog array)."""
+    read_side = None
+    """A ``ReadSide`` when the synapses' devices read imperfectly; None reads the weights exactly."""
 
     def __init__(self, sizes: list[int], activation: Activation, generator: torch.Generator,
                  dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",

@@ -23,6 +23,7 @@ from .base import LayeredModel, State
 
 class PrototypicalModel(LayeredModel):
     supports_rank_b_drive = True
+    supports_read_side = True
 
     def __init__(self, *args, dt: float = 1.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -33,6 +34,9 @@ class PrototypicalModel(LayeredModel):
     def prepare(self, x: Tensor) -> list[Tensor]:
         """Scaled, shifted constant terms: gain (W_1 x + b_1) + offset, then gain b_n + offset."""
         g, c = self.activation.gain, self.activation.offset
+        if self.read_side is not None:
+            x = self.read_side.dac(x, 0)
+            self.read_side.remember_input(x)
         first = torch.addmm(self.biases[0], x, self.weights[0].t()).mul_(g).add_(c)
         return [first] + self.bias_drives()
 
@@ -56,16 +60,24 @@ class PrototypicalModel(LayeredModel):
         (w.r.t. the unscaled a = W s + b), which the vector-field update needs."""
         g, c = self.activation.gain, self.activation.offset
         last = len(state) - 1
+        read = self.read_side
         new: State = []
         for n in range(len(state)):
+            below = None if n == 0 else state[n - 1]
+            above = state[n + 1] if n < last else None
+            if read is not None:  # the inputs as the DAC of this layer drives them
+                below = None if below is None else read.dac(below, n)
+                above = None if above is None else read.dac(above, n)
             if n == 0:
                 pre = drive[0]
             else:  # forward drive from the layer below (its previous state)
-                pre = torch.addmm(drive[n], state[n - 1], self.weights[n].t(), alpha=g)
+                pre = torch.addmm(drive[n], below, self.weights[n].t(), alpha=g)
             if n < last:  # feedback from the layer above
-                pre = torch.addmm(pre, state[n + 1], self._feedback(n), alpha=g)
+                pre = torch.addmm(pre, above, self._feedback(n), alpha=g)
             elif n == 0:
                 pre = pre.clone()  # a one-layer model must not overwrite its drive in place
+            if read is not None:
+                pre = read.pre_activation(pre, n, below, above, g, c)
             if primes is None:
                 s = self.activation.apply_(pre)
             else:
