@@ -7,13 +7,14 @@ import torch
 from ..activations import get_activation
 from ..config import CircuitConfig
 from .base import LayeredModel, State
+from .continuous import ContinuousModel
 from .convolutional import ConvolutionalModel
 from .energy import EnergyModel
 from .prototypical import PrototypicalModel
 from .toy import ToyModel
 from .vector_field import VectorFieldModel
 
-__all__ = ["LayeredModel", "State", "ConvolutionalModel", "EnergyModel", "PrototypicalModel", "ToyModel", "VectorFieldModel", "build_model"]
+__all__ = ["LayeredModel", "State", "ContinuousModel", "ConvolutionalModel", "EnergyModel", "PrototypicalModel", "ToyModel", "VectorFieldModel", "build_model"]
 
 
 def build_model(circuit: CircuitConfig, generator: torch.Generator, dtype: torch.dtype = torch.float32,
@@ -32,6 +33,8 @@ def build_model(circuit: CircuitConfig, generator: torch.Generator, dtype: torch
                                 initial_angle=circuit.initial_angle, **common)
     if circuit.dynamics == "energy":
         return EnergyModel(circuit.layers, activation, generator, eps=circuit.eps, clamp=circuit.clamp, **common)
+    if circuit.dynamics == "continuous":
+        return ContinuousModel(circuit.layers, activation, generator, eps=circuit.eps, clamp=circuit.clamp, **common)
     if circuit.dynamics == "toy":
         return ToyModel(circuit.layers, activation, generator, eps=circuit.eps, **common)
     raise ValueError(f"unknown dynamics {circuit.dynamics!r}")  # config validation prevents this
