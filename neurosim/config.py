@@ -24,7 +24,7 @@ from . import catalog
 from .errors import ConfigError
 
 ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh")
-DYNAMICS = ("prototypical", "vector_field", "convolutional", "energy", "toy")
+DYNAMICS = ("prototypical", "vector_field", "convolutional", "energy", "continuous", "toy")
 ESTIMATORS = ("ep", "cep", "vf", "cvf", "bptt")
 VF_ESTIMATORS = ("vf", "cvf")
 """Estimators for vector fields (no Phi); ep and cep need a model with Phi."""
