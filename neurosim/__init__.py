@@ -11,8 +11,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .config import Config, load_config  # noqa: E402
-from .errors import ConfigError, DataError, DivergenceError, NeurosimError  # noqa: E402
+from .config import Config, load_config
+from .errors import ConfigError, DataError, DivergenceError, NeurosimError
 
 
 def train(*args, **kwargs):
@@ -43,5 +43,24 @@ def asymmetry_study(*args, **kwargs):
     return _study(*args, **kwargs)
 
 
-__all__ = ["Config", "load_config", "train", "bench", "gdu", "asymmetry_study", "ConfigError", "DataError", "DivergenceError",
-           "NeurosimError", "__version__"]
+# Imported eagerly (both are light: no torch, no dask at import): the functions must be what
+# ``neurosim.sweep`` and ``neurosim.report`` name. Importing a submodule binds its name on the
+# package, and it is only bound the first time, which is here, before the functions replace it.
+from .report import report
+from .sweep import sweep
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DataError",
+    "DivergenceError",
+    "NeurosimError",
+    "__version__",
+    "asymmetry_study",
+    "bench",
+    "gdu",
+    "load_config",
+    "report",
+    "sweep",
+    "train",
+]

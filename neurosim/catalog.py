@@ -12,10 +12,11 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-KINDS = ("circuits", "devices", "experiments", "studies")
+KINDS = ("circuits", "devices", "experiments", "studies", "sweeps")
 _PLACES = {"circuits": ("neurosim.circuits", ""), "devices": ("neurosim.devices", ""), "experiments": ("neurosim.experiments", ""),
-           "studies": ("neurosim.experiments.studies", "")}
-"""Where each kind lives: a package and a folder in it (studies: experiments/studies/)."""
+           "studies": ("neurosim.experiments.studies", ""), "sweeps": ("neurosim.experiments.sweeps", "")}
+"""Where each kind lives: a package and a folder in it (studies: experiments/studies/, sweeps:
+experiments/sweeps/)."""
 
 
 def _folder(kind: str) -> Path:
@@ -41,5 +42,5 @@ def find(kind: str, name: str) -> Path:
             return shipped
     names = ", ".join(available(kind)) or "(none)"
     singular = {"circuits": "circuit", "devices": "synapses.device", "experiments": "experiment",
-                "studies": "study"}[kind]
+                "studies": "study", "sweeps": "sweep"}[kind]
     raise ConfigError(singular, name, f"a YAML file or one of the shipped {kind}: {names}")

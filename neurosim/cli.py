@@ -58,6 +58,25 @@ def _parser() -> argparse.ArgumentParser:
                          help="override a device parameter, e.g. --set states=32")
     devices.add_argument("--plot", help="where to write the pulse-response PNG (default: <name>_pulses.png)")
 
+    sweep = sub.add_parser("sweep", help="run (or continue) a sweep: many training runs on local worker "
+                                         "processes or a Dask cluster, resumable, with results.csv")
+    sweep.add_argument("sweep", help="sweep YAML, or the name of a shipped sweep (experiments/sweeps/)")
+    sweep.add_argument("--out", help="sweep folder (default: runs/<name>); an existing one is continued")
+    sweep.add_argument("--workers", type=int, help="local worker processes (default: one per core; "
+                                                   "0: run the points in this process)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster, e.g. tcp://HOST:8786")
+    sweep.add_argument("--threads", type=int, help="torch threads per point (default: cores // concurrent points)")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a key of every point, e.g. --set train.epochs=2 (not a swept key)")
+    sweep.add_argument("--data-dir", help="dataset folder (same as --set data.dir=...)")
+    sweep.add_argument("--keep-failed", action="store_true", help="do not run points recorded as failed again")
+    sweep.add_argument("--quiet", action="store_true", help="no progress line")
+
+    rep = sub.add_parser("report", help="print a sweep's results table and draw its plots")
+    rep.add_argument("dir", help="the sweep folder (holding sweep.json)")
+    rep.add_argument("--metric", help="plot this column instead of the sweep's metric (e.g. best_test_error)")
+    rep.add_argument("--no-plots", action="store_true", help="print the table only")
+
     show = sub.add_parser("config", help="print the resolved config (after --set overrides)")
     show.add_argument("config")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -74,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"neurosim: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("neurosim: interrupted; finished epochs are saved (continue with --resume)", file=sys.stderr)
+        again = "run the same command again" if args.command == "sweep" else "continue with --resume"
+        print(f"neurosim: interrupted; finished epochs are saved ({again})", file=sys.stderr)
         return 130
 
 
@@ -113,6 +133,24 @@ def _run(args: argparse.Namespace) -> int:
         result = asymmetry_study(args.study, out=args.out, extra_overrides=overrides, progress=not args.quiet)
         print(result.table)
         print(f"results in {result.out_dir} (study.json, fig1c.png)")
+    elif args.command == "sweep":
+        from .sweep import sweep
+
+        result = sweep(args.sweep, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                       overrides=overrides, threads=args.threads, retry_failed=not args.keep_failed,
+                       progress=not args.quiet)
+        print(result.table)
+        counts = ", ".join(f"{n} {status}" for status, n in result.counts.items())
+        print(f"{len(result.rows)} points ({counts}) in {result.wall_seconds:.0f} s; "
+              f"results in {result.out_dir / 'results.csv'}")
+        return 0 if all(row["status"] == "done" for row in result.rows) else 1
+    elif args.command == "report":
+        from .report import report
+
+        result = report(args.dir, write_plots=not args.no_plots, metric=args.metric)
+        print(result.table)
+        for plot in result.plots:
+            print(f"plot: {plot}")
     elif args.command == "devices":
         from .catalog import available
         from .device_models import describe, device_config, plot_pulse_response
