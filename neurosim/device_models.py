@@ -8,6 +8,8 @@ moves the device by its step response:
 
 - ``constant``: dw_up up, dw_down down, clipped at the bounds;
 - ``soft_bounds``: up  dw_up (1 - w/w_max), down dw_down (1 - w/w_min) (aihwkit's SoftBounds);
+- ``linear_step``: up dw_up (1 - gamma_up w/w_max), down dw_down (1 - gamma_down w/w_min) (aihwkit's
+  LinearStep: a step that shrinks linearly with the state; gamma = 1 is ``soft_bounds``);
 - ``nonlinear``: the NeuroSim curves G(P) = B (1 - exp(-P/A)) + G_min over P = 0..states
   pulses, with A = a_up * states up and a mirrored curve with A = a_down * states down.
 
@@ -33,7 +35,7 @@ from torch import Tensor
 
 from .errors import ConfigError
 
-RESPONSES = ("constant", "soft_bounds", "nonlinear")
+RESPONSES = ("constant", "soft_bounds", "linear_step", "nonlinear")
 ROUNDING = ("stochastic", "deterministic")
 STUCK_AT = ("min", "max", "random")
 
@@ -57,6 +59,9 @@ class DeviceConfig:
     """Mean size of one pulse's step at w = 0 (weight units); ignored when ``states`` is set."""
     up_down: float = 0.0
     """Asymmetry: dw_up = dw_min (1 + up_down), dw_down = dw_min (1 - up_down)."""
+    gamma_up: float = 1.0
+    gamma_down: float = 1.0
+    """``linear_step`` only: slope of the step size towards each bound (0: constant steps)."""
     a_up: float = 1.0
     a_down: float = 1.0
     """``nonlinear`` only: A / states of the potentiation and depression curves (small: strongly
@@ -64,11 +69,16 @@ class DeviceConfig:
     dw_min_std: float = 0.0
     """Cycle-to-cycle noise: relative standard deviation of each pulse's step."""
     write_noise_std: float = 0.0
-    """Additive noise on every written weight, in units of dw_min."""
+    """Write noise, in units of dw_min (aihwkit's definition): the weight the array presents is the
+    device's hidden state plus a Gaussian redrawn each time the device is programmed; updates act
+    on the hidden state, so the noise does not accumulate."""
     dw_min_dtod: float = 0.0
     up_down_dtod: float = 0.0
     w_bounds_dtod: float = 0.0
     """Device-to-device spreads (relative std of dw_min and of the bounds; absolute of up_down)."""
+    w_min_dtod: float | None = None
+    w_max_dtod: float | None = None
+    """Separate spreads of the lower and upper bound, where a source gives two (else w_bounds_dtod)."""
     stuck_fraction: float = 0.0
     stuck_at: str = "random"
     rounding: str = "stochastic"
@@ -133,6 +143,13 @@ class DeviceConfig:
                     "energy_per_pulse"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{prefix}.{key}", getattr(self, key), "a non-negative number")
+        for key in ("w_min_dtod", "w_max_dtod"):
+            if getattr(self, key) is not None and getattr(self, key) < 0:
+                raise ConfigError(f"{prefix}.{key}", getattr(self, key), "a non-negative spread, or null")
+        if self.response == "linear_step":
+            for key in ("gamma_up", "gamma_down"):
+                if not 0 <= getattr(self, key) <= 1:
+                    raise ConfigError(f"{prefix}.{key}", getattr(self, key), "a slope in [0, 1] for linear_step")
         if not 0 <= self.stuck_fraction <= 1:
             raise ConfigError(f"{prefix}.stuck_fraction", self.stuck_fraction, "a fraction in [0, 1]")
         if self.response == "nonlinear":
@@ -175,6 +192,8 @@ class DeviceArray:
     stuck: Tensor
     pulses_up: Tensor
     pulses_down: Tensor
+    hidden: Tensor | None = None
+    """With write noise: the devices' true state (the weight tensor holds what the array presents)."""
     inv_up: Tensor | float = 0.0
     inv_down: Tensor | float = 0.0
     """1/dw_up and -1/dw_down (scalars when every device has the same steps): pulse counts in
@@ -194,8 +213,8 @@ class DeviceArray:
         up_down = config.up_down + (config.up_down_dtod * torch.randn(shape, generator=g, **kw)
                                     if config.up_down_dtod else 0.0)
         up_down = torch.as_tensor(up_down, **kw).expand(shape).clamp(-0.99, 0.99)
-        w_max = config.w_max * spread(config.w_bounds_dtod).clamp_min(0.01)
-        w_min = config.w_min * spread(config.w_bounds_dtod).clamp_min(0.01)
+        w_max = config.w_max * spread(_pick(config.w_max_dtod, config.w_bounds_dtod)).clamp_min(0.01)
+        w_min = config.w_min * spread(_pick(config.w_min_dtod, config.w_bounds_dtod)).clamp_min(0.01)
         stuck = torch.rand(shape, generator=g, **kw) < config.stuck_fraction
         to = dict(device=weight.device, dtype=weight.dtype)
         array = cls(config, (dw * (1 + up_down)).to(**to), (dw * (1 - up_down)).to(**to), w_min.to(**to),
@@ -217,6 +236,8 @@ class DeviceArray:
                     pick = torch.rand(shape, generator=g, **kw).to(weight.device) < 0.5
                     stuck_value = torch.where(pick, array.w_min, array.w_max)
                 weight.copy_(torch.where(array.stuck, stuck_value, weight))
+            if config.write_noise_std:
+                array.hidden = weight.clone()
         return array
 
     @torch.no_grad()
@@ -239,13 +260,14 @@ class DeviceArray:
             return
         n = count.view(-1)[index]
         up = delta.reshape(-1)[index] > 0
-        flat = weight.view(-1)
+        flat = (weight if self.hidden is None else self.hidden).view(-1)
         w_min, w_max = self.w_min.view(-1)[index], self.w_max.view(-1)[index]
         new = self._respond(flat[index], n, up, self.dw_up.view(-1)[index], self.dw_down.view(-1)[index],
                             w_min, w_max, generator)
-        if c.write_noise_std:
-            new = new + _normal(new, generator) * (c.write_noise_std * c.step)
-        flat[index] = torch.minimum(torch.maximum(new, w_min), w_max)
+        new = torch.minimum(torch.maximum(new, w_min), w_max)
+        flat[index] = new
+        if self.hidden is not None:  # the array presents the new state plus fresh write noise
+            weight.view(-1)[index] = new + _normal(new, generator) * (c.write_noise_std * c.step)
         counts = n.to(torch.int64)
         self.pulses_up.view(-1).index_add_(0, index[up], counts[up])
         self.pulses_down.view(-1).index_add_(0, index[~up], counts[~up])
@@ -256,11 +278,13 @@ class DeviceArray:
         c = self.config
         if c.response == "constant":
             change = torch.where(up, dw_up, -dw_down) * n
-        elif c.response == "soft_bounds":
-            # w_{k+1} = w_k + dw (1 - w_k/w_max) -> w_n = w_max - (w_max - w_0)(1 - dw/w_max)^n
-            target_up = w_max - (w_max - w) * (1 - dw_up / w_max).clamp_min(0) ** n
-            target_down = w_min - (w_min - w) * (1 - dw_down / -w_min).clamp_min(0) ** n
-            change = torch.where(up, target_up, target_down) - w
+        elif c.response in ("soft_bounds", "linear_step"):
+            # w_{k+1} = w_k + dw (1 - w_k/b) -> w_n = b - (b - w_0)(1 - dw/b)^n, with the bound b
+            # at which the step vanishes: w_max / gamma (soft bounds: gamma = 1, b = w_max)
+            gamma_up, gamma_down = (1.0, 1.0) if c.response == "soft_bounds" else (c.gamma_up, c.gamma_down)
+            change_up = (_geometric(w, n, dw_up, w_max / gamma_up) if gamma_up else dw_up * n)
+            change_down = (_geometric(w, n, -dw_down, w_min / gamma_down) if gamma_down else -dw_down * n)
+            change = torch.where(up, change_up, change_down)
         else:  # nonlinear (NeuroSim): pulse number P on the curve of the pulse direction
             span = w_max - w_min
             x = ((w - w_min) / span).clamp(0, 1)  # normalised conductance
@@ -284,6 +308,15 @@ class DeviceArray:
         return {"pulses_up": int(self.pulses_up.sum()), "pulses_down": int(self.pulses_down.sum()),
                 "pulses_max_per_device": int(per_device.max()) if per_device.numel() else 0,
                 "devices": per_device.numel()}
+
+
+def _geometric(w: Tensor, n: Tensor, step: Tensor, bound: Tensor) -> Tensor:
+    """Change after n steps of w += step (1 - w / bound): bound - w - (bound - w)(1 - step/bound)^n."""
+    return (bound - w) * (1 - (1 - step / bound).clamp_min(0) ** n)
+
+
+def _pick(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _uniform(like: Tensor, generator: torch.Generator | None) -> Tensor:

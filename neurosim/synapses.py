@@ -90,6 +90,7 @@ class DeviceSynapses(Synapses):
         return {"generator": self.generator.get_state(),
                 "pulses_up": [a.pulses_up for a in self.arrays.values()],
                 "pulses_down": [a.pulses_down for a in self.arrays.values()],
+                "hidden": [a.hidden for a in self.arrays.values()],
                 **({"read_side": self.read_side.state_dict()} if self.read_side is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
@@ -101,3 +102,6 @@ class DeviceSynapses(Synapses):
         for a, up, down in zip(self.arrays.values(), state["pulses_up"], state["pulses_down"], strict=True):
             a.pulses_up.copy_(up)
             a.pulses_down.copy_(down)
+        for a, hidden in zip(self.arrays.values(), state.get("hidden", [None] * len(self.arrays)), strict=True):
+            if a.hidden is not None and hidden is not None:
+                a.hidden.copy_(hidden)
