@@ -347,8 +347,10 @@ def _build_objects(layout: Layout, schedule: Schedule, lrs: list[float]) -> dict
 
     synapses, connect = [], {}
     for n in range(1, n_layers + 1):
-        # Connect arrays in the torch matrix's row-major order [post, pre]; weights still travel by (i, j).
-        j_post, i_pre = (a.ravel() for a in np.meshgrid(np.arange(sizes[n]), np.arange(sizes[n - 1]), indexing="ij"))
+        # Presynaptic-major order: consecutive synapses add into different postsynaptic neurons, so
+        # the summed variable's loop has no chain of dependent additions (measured 3 ns -> 1 ns per
+        # synapse for W_1 x). Weights still travel by (i, j), whatever the order.
+        i_pre, j_post = (a.ravel() for a in np.meshgrid(np.arange(sizes[n - 1]), np.arange(sizes[n]), indexing="ij"))
         if n == 1:
             syn = b2.Synapses(inputs, drive, eq.INPUT_SYNAPSE_MODEL, dt=period, name="syn1")
             syn.connect(i=i_pre, j=j_post)

@@ -1,0 +1,161 @@
+"""``neurosim.train`` with ``backend: brian2``: the same run folder, metrics and result as torch.
+
+Each epoch is one Brian2 run (``brian2_rate``): the training examples in the epoch's shuffled
+order with plasticity on, then the test set with plasticity off; train and test errors come
+from the free-phase outputs Brian2 recorded. The torch ``ContinuousModel`` of the config holds
+the weights between epochs (loaded back from the synapses by their indices), so the checkpoint,
+``--resume`` and ``RunResult.network`` are the torch trainer's. The shuffle and the signs of
+beta come from the same seeded generators as torch training, drawn in the same order: with
+batch size 1 the torch model trained on the same config visits the same examples with the
+same betas (the agreement tests hold the two to 1e-12).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import Config, save_config
+from ..data import TensorDataset, load_splits
+from ..io import atomic_torch_save, atomic_write_json, atomic_write_text
+from ..runtime import Network, build_network, configure_torch
+from .brian2_rate import Brian2RateNetwork, Layout, Params, Schedule
+
+
+def layout_for(config: Config, n_examples: int, n_rows: int) -> Layout:
+    """The Brian2 layout (what the compiled code depends on) of a config and data size."""
+    c = config.circuit
+    return Layout(sizes=tuple(c.layers), activation=c.activation, eps=c.eps, tau_ms=config.backend.tau_ms,
+                  clamp=c.clamp, T=config.estimator.T, K=config.estimator.K, rule=config.estimator.name,
+                  n_examples=n_examples, n_rows=n_rows)
+
+
+def torch_params(network: Network) -> Params:
+    """(W_n, b_n) of the torch model, float64 numpy copies."""
+    m = network.model
+    return [(w.detach().cpu().double().numpy().copy(), b.detach().cpu().double().numpy().copy())
+            for w, b in zip(m.weights, m.biases)]
+
+
+@torch.no_grad()
+def load_params(network: Network, params: Params) -> None:
+    """Write (W_n, b_n) into the torch model (exact: float64 to float64)."""
+    m = network.model
+    for (w, b), pw, pb in zip(params, m.weights, m.biases):
+        pw.copy_(torch.from_numpy(w))
+        pb.copy_(torch.from_numpy(b))
+
+
+def epoch_schedule(config: Config, train_set: TensorDataset, test_set: TensorDataset, epoch: int,
+                   data: tuple[np.ndarray, np.ndarray]) -> Schedule:
+    """Training examples in the epoch's order with their betas (gate 1), then the test set (gate 0)."""
+    from ..trainer import _epoch_seed
+
+    shuffle_gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch, 0))
+    beta_gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch, 1))
+    n_train, n_test = len(train_set), len(test_set)
+    order = torch.randperm(n_train, generator=shuffle_gen).numpy()  # TensorDataset.batches' draw
+    beta = config.estimator.beta
+    if config.estimator.random_sign:  # Estimator.draw_beta, once per example (batch size 1)
+        flips = np.array([torch.randint(0, 2, (1,), generator=beta_gen).item() for _ in range(n_train)])
+        betas = np.where(flips == 1, -beta, beta)
+    else:
+        betas = np.full(n_train, beta)
+    images, targets = data
+    return Schedule(images=images, targets=targets,
+                    rows=np.concatenate([order, n_train + np.arange(n_test)]),
+                    betas=np.concatenate([betas, np.full(n_test, beta)]).astype(np.float64),
+                    gates=np.concatenate([np.ones(n_train), np.zeros(n_test)]))
+
+
+def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
+    """The body of ``neurosim.train`` for Brian2 backends (see the module docstring)."""
+    from ..trainer import (CHECKPOINT, RunResult, _check_sizes, _plot, _prepare_out_dir, machine_info,
+                           versions)
+
+    start_epoch, history, previous_seconds, saved_state = _prepare_out_dir(config, out_dir, resume)
+    device, dtype = configure_torch(config)
+    train_set, test_set = load_splits(config.data.name, root=config.data.dir, device=device, dtype=dtype,
+                                      train_subset=config.data.train_subset,
+                                      test_subset=config.data.test_subset, download=config.data.download)
+    _check_sizes(config, train_set)
+    network = build_network(config, device, dtype)
+    if saved_state is not None:
+        network.load_state_dict(saved_state)
+    save_config(config, out_dir / "config.yaml")
+
+    n_train, n_test = len(train_set), len(test_set)
+    classes = train_set.num_classes
+    images = torch.cat([train_set.images, test_set.images]).double().numpy()
+    labels = torch.cat([train_set.labels, test_set.labels]).numpy()
+    targets = np.eye(classes)[labels]
+    layout = layout_for(config, n_train + n_test, n_train + n_test)
+    b2net = Brian2RateNetwork(layout, torch_params(network), config.estimator.lr, config.backend.target,
+                              config.backend.build_dir)
+
+    t_run = time.perf_counter()
+    for epoch in range(start_epoch + 1, config.train.epochs + 1):
+        t0 = time.perf_counter()
+        schedule = epoch_schedule(config, train_set, test_set, epoch, (images, targets))
+        b2net.set_params(torch_params(network))
+        out = b2net.run(schedule)
+        load_params(network, b2net.params)
+        seconds = time.perf_counter() - t0
+        free = out.free_outputs
+        y = targets[schedule.rows]
+        wrong = free.argmax(1) != labels[schedule.rows]
+        loss = 0.5 * ((free - y) ** 2).sum(1)
+        for name, p in network.model.named_parameters():
+            if not bool(torch.isfinite(p).all()):
+                from ..trainer import _check_finite
+
+                _check_finite(p, f"parameter {name}", epoch, n_train, out_dir)
+        row: dict[str, Any] = {
+            "epoch": epoch, "train_error": float(wrong[:n_train].mean()),
+            "test_error": float(wrong[n_train:].mean()) if n_test else float("nan"),
+            "train_loss": float(loss[:n_train].mean()),
+            "test_loss": float(loss[n_train:].mean()) if n_test else float("nan"),
+            "seconds": round(seconds, 3),
+            # One Brian2 run simulates the training and the test examples: its whole wall time
+            # is counted as training time (a conservative samples/s).
+            "train_seconds": round(seconds, 3),
+            "samples_per_second": round(n_train / seconds, 1),
+            "brian2_examples_per_second": round((n_train + n_test) / out.seconds, 1),
+            "brian2_simulation_seconds": round(out.seconds, 3),
+            "brian2_build_seconds": round(b2net.build_seconds, 3),
+        }
+        b2net.build_seconds = 0.0
+        history.append(row)
+        atomic_torch_save(out_dir / CHECKPOINT, {
+            "epoch": epoch, "network": network.state_dict(), "history": history,
+            "config": config.to_dict(), "wall_seconds": previous_seconds + time.perf_counter() - t_run})
+        atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+        _plot(out_dir, history, config.name)
+        if progress:
+            print(f"epoch {epoch}/{config.train.epochs}: train error {row['train_error']:.2%}, "
+                  f"test error {row['test_error']:.2%} ({row['seconds']:.1f} s, Brian2 "
+                  f"{row['brian2_examples_per_second']:.0f} examples/s)", file=sys.stderr)
+
+    wall = previous_seconds + time.perf_counter() - t_run
+    last = history[-1]
+    train_seconds = sum(r["train_seconds"] for r in history)
+    result = RunResult(out_dir=out_dir, test_error=last["test_error"], train_error=last["train_error"],
+                       epochs=last["epoch"], wall_seconds=round(wall, 3),
+                       samples_per_second=round(n_train * len(history) / train_seconds, 1),
+                       history=history, network=network)
+    import brian2
+
+    atomic_write_json(out_dir / "result.json", {
+        "name": config.name, **result.summary(),
+        "best_test_error": min(r["test_error"] for r in history),
+        "backend": {"name": config.backend.name, "target": config.backend.target,
+                    "build_dir": str(b2net.build_dir) if config.backend.target == "cpp_standalone" else None},
+        "train_samples": n_train, "test_samples": n_test,
+        "machine": machine_info(device), "versions": {**versions(), "brian2": brian2.__version__}})
+    return result
