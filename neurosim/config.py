@@ -312,11 +312,45 @@ class BackendConfig:
     """Brian2 code-generation target: 'cpp_standalone' (compiled once, fastest), 'cython' or
     'numpy' (no compiler; what the tests use)."""
     build_dir: str | None = None
-    """Where cpp_standalone compiles; null: a cache folder per architecture and schedule."""
+    """Where cpp_standalone compiles; null: a cache folder per architecture and schedule
+    ($NEUROSIM_BRIAN2_CACHE or ~/.cache/neurosim/brian2)."""
+    tau_ms: float = 10.0
+    """Membrane time constant of the leaky integrators in ms; the step is dt = circuit.eps * tau
+    (the dynamics depend on eps only: tau sets the physical time scale of the Brian2 run)."""
 
     def validate(self, prefix: str) -> None:
         _choice(f"{prefix}.name", self.name, BACKENDS)
         _choice(f"{prefix}.target", self.target, BRIAN2_TARGETS)
+        if not (isinstance(self.tau_ms, (int, float)) and self.tau_ms > 0 and math.isfinite(self.tau_ms)):
+            raise ConfigError(f"{prefix}.tau_ms", self.tau_ms, "a positive time constant in ms")
+
+    def validate_run(self, config: "Config") -> None:
+        """What the Brian2 backend can simulate: the continuous-time network, one example at a
+        time, EP or C-EP, in float64 on the CPU, with ideal synapses."""
+        if self.name == "torch":
+            return
+        if self.name == "brian2-spiking":
+            raise ConfigError("backend.name", self.name, "'torch' or 'brian2' (the spiking backend is not built yet)")
+        checks = [
+            ("circuit.dynamics", config.circuit.dynamics, config.circuit.dynamics == "continuous",
+             "continuous for backend brian2 (the leaky integrators of SPEC §4)"),
+            ("estimator.name", config.estimator.name, config.estimator.name in ("ep", "cep"),
+             "ep or cep for backend brian2 (BPTT has no Brian2 form)"),
+            ("estimator.symmetric", config.estimator.symmetric, not config.estimator.symmetric,
+             "false for backend brian2 (one nudged phase per example; random_sign is supported)"),
+            ("loss", config.loss, config.loss == "mse", "mse for backend brian2 (the nudge is beta (y - s))"),
+            ("train.batch_size", config.train.batch_size, config.train.batch_size == 1,
+             "1 for backend brian2 (one network learns online, example after example)"),
+            ("synapses.device", config.synapses.device,
+             config.synapses.device == "ideal" and not config.synapses.layers and not config.synapses.params,
+             "ideal for backend brian2 (device models run in torch only)"),
+            ("compute.dtype", config.compute.dtype, config.compute.dtype == "float64",
+             "float64 for backend brian2 (Brian2 simulates in double precision)"),
+            ("compute.device", config.compute.device, config.compute.device == "cpu", "cpu for backend brian2"),
+        ]
+        for key, value, ok, expected in checks:
+            if not ok:
+                raise ConfigError(key, value, expected)
 
 
 @dataclass
@@ -345,6 +379,7 @@ class Config:
         self.gdu.validate("gdu")
         self.synapses.validate("synapses")
         self.backend.validate("backend")
+        self.backend.validate_run(self)
         _choice("loss", self.loss, LOSSES)
         vector_field = self.circuit.dynamics == "vector_field"
         if vector_field and self.estimator.name in ("ep", "cep"):

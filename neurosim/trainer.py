@@ -67,6 +67,10 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
     elif overrides:
         config = load_config(config.to_dict(), overrides)
     out_dir = Path(out) if out is not None else Path("runs") / config.name
+    if config.backend.name != "torch":  # Brian2: same folder, metrics and result (backends/brian2_train.py)
+        from .backends.brian2_train import train_brian2
+
+        return train_brian2(config, out_dir, resume, progress)
     start_epoch, history, previous_seconds, saved_state = _prepare_out_dir(config, out_dir, resume)
 
     device, dtype = configure_torch(config)
