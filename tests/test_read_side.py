@@ -123,3 +123,26 @@ def test_training_with_read_noise_resumes_exactly(tmp_path):
     for a, b in zip(whole.network.model.flat_params(), resumed.network.model.flat_params()):
         assert torch.equal(a, b)
     assert whole.test_error == resumed.test_error
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="MNIST files not found")
+def test_drift_decays_weights_as_a_power_law_and_compensation_helps(tmp_path):
+    from neurosim.drift import drift_study
+
+    overrides = [f"data.dir={DATA}", "data.train_subset=2000", "data.test_subset=300", "train.batch_size=50",
+                 "train.epochs=1", "estimator.T=15", "estimator.K=5"]
+    run = tmp_path / "run"
+    neurosim.train("mnist_fc1_ep", out=run, overrides=overrides, progress=False)
+    with pytest.raises(ConfigError, match="drift_nu"):
+        drift_study(run, [1.0, 10.0])  # an ideal run has no drift unless asked for
+    times = [1.0, 1e3, 1e9]
+    plain = drift_study(run, times, overrides=["synapses.params.drift_nu=0.1"])
+    # nu = 0.1 at 1e9 s: every weight x 1e-0.9 ~ 0.13; the network's outputs collapse
+    errors = [r["test_error"] for r in plain["rows"]]
+    assert errors[0] < 0.35 and errors[-1] > errors[0] + 0.2
+    # a global (mean) rescaling undoes a drift with no device-to-device spread exactly
+    fixed = drift_study(run, times, overrides=["synapses.params.drift_nu=0.1"], compensate=True)
+    assert [r["test_error"] for r in fixed["rows"]] == pytest.approx([errors[0]] * 3, abs=1e-9)
+    assert (run / "drift.png").is_file() and (run / "drift_compensated.json").is_file()
+    # the checkpoint is untouched: the same evaluation again gives the same numbers
+    assert drift_study(run, times, overrides=["synapses.params.drift_nu=0.1"])["rows"] == plain["rows"]
