@@ -281,7 +281,10 @@ def _overrides(value: Any, where: str) -> tuple[list[str], dict[str, Any]]:
         return [], {_key(k, where): v for k, v in value.items()}
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         for item in value:
-            _parse_override(item)  # raises on a malformed item, naming it
+            try:
+                _parse_override(item)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc.key}", exc.value, exc.expected) from None
         return list(value), {}
     raise ConfigError(where, value, "a list of key=value strings (as --set) or a mapping of keys to values")
 
