@@ -324,7 +324,7 @@ class BackendConfig:
         if not (isinstance(self.tau_ms, (int, float)) and self.tau_ms > 0 and math.isfinite(self.tau_ms)):
             raise ConfigError(f"{prefix}.tau_ms", self.tau_ms, "a positive time constant in ms")
 
-    def validate_run(self, config: "Config") -> None:
+    def validate_run(self, config: Config) -> None:
         """What the Brian2 backend can simulate: the continuous-time network, one example at a
         time, EP or C-EP, in float64 on the CPU, with ideal synapses."""
         if self.name == "torch":

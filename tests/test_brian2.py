@@ -15,16 +15,16 @@ import torch
 
 pytest.importorskip("brian2")
 
-import neurosim  # noqa: E402
-from neurosim.backends.brian2_rate import Brian2RateNetwork, Layout, Schedule  # noqa: E402
-from neurosim.backends.brian2_train import load_params, torch_params  # noqa: E402
-from neurosim.backends.weights import matrix_from_synapses, synapse_values  # noqa: E402
-from neurosim.config import load_config  # noqa: E402
-from neurosim.data import load_dataset  # noqa: E402
-from neurosim.errors import ConfigError, NeurosimError  # noqa: E402
-from neurosim.models import EnergyModel  # noqa: E402
-from neurosim.phases import relax  # noqa: E402
-from neurosim.runtime import build_network  # noqa: E402
+import neurosim
+from neurosim.backends.brian2_rate import Brian2RateNetwork, Layout, Schedule
+from neurosim.backends.brian2_train import load_params, torch_params
+from neurosim.backends.weights import matrix_from_synapses, synapse_values
+from neurosim.config import load_config
+from neurosim.data import load_dataset
+from neurosim.errors import ConfigError, NeurosimError
+from neurosim.models import EnergyModel
+from neurosim.phases import relax
+from neurosim.runtime import build_network
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SIZES = (64, 32, 10)
@@ -68,7 +68,7 @@ def _torch_example(model, x, y, beta, rule, lrs):
     def rates(state):
         return [x[0]] + [rho(s[0]) for s in state]
 
-    drive = lambda: model.prepare(x)  # noqa: E731  (W_1 x + b_1 with the current W_1, b_1)
+    drive = lambda: model.prepare(x)
     state, out = model.init_state(1), []
     for t in range(T):
         state = model.step(state, drive())

@@ -76,8 +76,15 @@ def epoch_schedule(config: Config, train_set: TensorDataset, test_set: TensorDat
 
 def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
     """The body of ``neurosim.train`` for Brian2 backends (see the module docstring)."""
-    from ..trainer import (CHECKPOINT, RunResult, _check_sizes, _plot, _prepare_out_dir, machine_info,
-                           versions)
+    from ..trainer import (
+        CHECKPOINT,
+        RunResult,
+        _check_sizes,
+        _plot,
+        _prepare_out_dir,
+        machine_info,
+        versions,
+    )
 
     start_epoch, history, previous_seconds, saved_state = _prepare_out_dir(config, out_dir, resume)
     device, dtype = configure_torch(config)

@@ -14,7 +14,7 @@ from .prototypical import PrototypicalModel
 from .toy import ToyModel
 from .vector_field import VectorFieldModel
 
-__all__ = ["LayeredModel", "State", "ContinuousModel", "ConvolutionalModel", "EnergyModel", "PrototypicalModel", "ToyModel", "VectorFieldModel", "build_model"]
+__all__ = ["ContinuousModel", "ConvolutionalModel", "EnergyModel", "LayeredModel", "PrototypicalModel", "State", "ToyModel", "VectorFieldModel", "build_model"]
 
 
 def build_model(circuit: CircuitConfig, generator: torch.Generator, dtype: torch.dtype = torch.float32,
