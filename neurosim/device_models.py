@@ -38,6 +38,7 @@ from .errors import ConfigError
 RESPONSES = ("constant", "soft_bounds", "linear_step", "nonlinear")
 ROUNDING = ("stochastic", "deterministic")
 STUCK_AT = ("min", "max", "random")
+MAPPINGS = ("single", "differential")
 
 
 @dataclass
@@ -49,6 +50,15 @@ class DeviceConfig:
     source: str = ""
     ideal: bool = False
     """Ideal synapses: theta <- theta + lr Delta theta exactly (all other fields ignored)."""
+    mapping: str = "single"
+    """'single': one device per weight, its range mapped onto [w_min, w_max]; 'differential': a
+    pair, w = G+ - G-, each device spanning [0, w_max] and moved by potentiation pulses only
+    (G+ for increases, G- for decreases: the usual scheme for PCM and other one-directional
+    devices)."""
+    refresh_threshold: float | None = None
+    """'differential' only: when either device of a pair passes this fraction of w_max, both are
+    reset and the weight is written back onto one of them (aihwkit's OneSidedUnitCell refresh;
+    the write-back is taken as exact and counted as pulses). null: no refresh."""
     response: str = "constant"
     w_min: float = -0.5
     w_max: float = 0.5
@@ -150,6 +160,12 @@ class DeviceConfig:
             for key in ("gamma_up", "gamma_down"):
                 if not 0 <= getattr(self, key) <= 1:
                     raise ConfigError(f"{prefix}.{key}", getattr(self, key), "a slope in [0, 1] for linear_step")
+        if self.mapping not in MAPPINGS:
+            raise ConfigError(f"{prefix}.mapping", self.mapping, "one of " + ", ".join(MAPPINGS))
+        if self.refresh_threshold is not None and not (self.mapping == "differential"
+                                                       and 0 < self.refresh_threshold <= 1):
+            raise ConfigError(f"{prefix}.refresh_threshold", self.refresh_threshold,
+                              "a fraction in (0, 1] of w_max, with mapping differential (or null)")
         if not 0 <= self.stuck_fraction <= 1:
             raise ConfigError(f"{prefix}.stuck_fraction", self.stuck_fraction, "a fraction in [0, 1]")
         if self.response == "nonlinear":
@@ -303,11 +319,88 @@ class DeviceArray:
             change = change + _normal(w, generator) * (c.dw_min_std * mean_step * n.sqrt())
         return w + change
 
+    def state_dict(self) -> dict:
+        return {"pulses_up": self.pulses_up, "pulses_down": self.pulses_down, "hidden": self.hidden}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pulses_up.copy_(state["pulses_up"])
+        self.pulses_down.copy_(state["pulses_down"])
+        if self.hidden is not None and state.get("hidden") is not None:
+            self.hidden.copy_(state["hidden"])
+
     def pulse_totals(self) -> dict[str, float]:
         per_device = self.pulses_up + self.pulses_down
         return {"pulses_up": int(self.pulses_up.sum()), "pulses_down": int(self.pulses_down.sum()),
                 "pulses_max_per_device": int(per_device.max()) if per_device.numel() else 0,
                 "devices": per_device.numel()}
+
+
+class DifferentialArray:
+    """Weights stored as pairs, w = G+ - G-: two ``DeviceArray`` halves over [0, w_max], each moved
+    by potentiation pulses only, with an optional refresh of pairs that approach saturation."""
+
+    def __init__(self, config: DeviceConfig, weight: Tensor, index: int) -> None:
+        half = dataclasses.replace(config, w_min=0.0, mapping="single")
+        self.config = config
+        with torch.no_grad():
+            w = weight.clamp(-config.w_max, config.w_max)
+            self.g_plus, self.g_minus = w.clamp(min=0), (-w).clamp(min=0)
+        # separate d2d draws for the two devices of a pair (index and a shifted index)
+        self.plus = DeviceArray.create(half, self.g_plus, index)
+        self.minus = DeviceArray.create(half, self.g_minus, index + 500_009)
+        self.refreshes = torch.zeros((), dtype=torch.int64, device=weight.device)
+        self.refresh_pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
+        with torch.no_grad():
+            weight.copy_(self.g_plus - self.g_minus)
+
+    @torch.no_grad()
+    def apply(self, weight: Tensor, delta: Tensor, generator: torch.Generator | None) -> None:
+        self.plus.apply(self.g_plus, delta.clamp(min=0), generator)
+        self.minus.apply(self.g_minus, delta.clamp(max=0).neg_(), generator)
+        threshold = self.config.refresh_threshold
+        if threshold is not None:
+            full = (self.g_plus > threshold * self.plus.w_max) | (self.g_minus > threshold * self.minus.w_max)
+            if bool(full.any()):
+                self._refresh(full)
+        torch.sub(self.g_plus, self.g_minus, out=weight)
+
+    def _refresh(self, full: Tensor) -> None:
+        hidden_plus = self.g_plus if self.plus.hidden is None else self.plus.hidden
+        hidden_minus = self.g_minus if self.minus.hidden is None else self.minus.hidden
+        w = (hidden_plus - hidden_minus)[full]
+        for g, hidden, value in ((self.g_plus, self.plus.hidden, w.clamp(min=0)),
+                                 (self.g_minus, self.minus.hidden, (-w).clamp(min=0))):
+            g[full] = value
+            if hidden is not None:
+                hidden[full] = value
+        self.refreshes += int(full.sum())
+        step = self.config.step
+        self.refresh_pulses += int(torch.ceil(w.abs() / step).sum()) + 2 * int(full.sum())  # write-back + 2 resets
+
+    def state_dict(self) -> dict:
+        return {"plus": self.plus.state_dict(), "minus": self.minus.state_dict(), "g_plus": self.g_plus,
+                "g_minus": self.g_minus, "refreshes": self.refreshes, "refresh_pulses": self.refresh_pulses}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.plus.load_state_dict(state["plus"])
+        self.minus.load_state_dict(state["minus"])
+        for key in ("g_plus", "g_minus", "refreshes", "refresh_pulses"):
+            getattr(self, key).copy_(state[key])
+
+    def pulse_totals(self) -> dict[str, float]:
+        plus, minus = self.plus.pulse_totals(), self.minus.pulse_totals()
+        up = plus["pulses_up"]
+        down = minus["pulses_up"]  # a decrease of w is a potentiation of G-
+        return {"pulses_up": up, "pulses_down": down + int(self.refresh_pulses),
+                "pulses_max_per_device": max(plus["pulses_max_per_device"], minus["pulses_max_per_device"]),
+                "devices": plus["devices"] + minus["devices"], "refreshes": int(self.refreshes)}
+
+
+def create_array(config: DeviceConfig, weight: Tensor, index: int) -> DeviceArray | DifferentialArray:
+    """The devices behind one weight tensor, in the config's mapping."""
+    if config.mapping == "differential":
+        return DifferentialArray(config, weight, index)
+    return DeviceArray.create(config, weight, index)
 
 
 def _geometric(w: Tensor, n: Tensor, step: Tensor, bound: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .device_models import DeviceArray, DeviceConfig
+from .device_models import DeviceArray, DeviceConfig, DifferentialArray, create_array
 from .read_side import ReadSide
 
 
@@ -51,14 +51,14 @@ class DeviceSynapses(Synapses):
     def __init__(self, configs: list[DeviceConfig], groups: list[list[nn.Parameter]], seed: int,
                  read_side: ReadSide | None = None) -> None:
         self.configs = configs
-        self.arrays: dict[int, DeviceArray] = {}
+        self.arrays: dict[int, DeviceArray | DifferentialArray] = {}
         index = 0  # counts every weight tensor, so a layer's d2d draw does not depend on the others' devices
         for config, params in zip(configs, groups, strict=True):
             for p in params:
                 if p.dim() < 2:
                     continue
                 if not config.ideal:
-                    self.arrays[id(p)] = DeviceArray.create(config, p.data, index)
+                    self.arrays[id(p)] = create_array(config, p.data, index)
                 index += 1
         device = groups[0][0].device if groups and groups[0] else torch.device("cpu")
         self.generator = torch.Generator(device=device).manual_seed(seed)
@@ -84,24 +84,23 @@ class DeviceSynapses(Synapses):
                 "pulses_per_device_mean": (up + down) / devices if devices else 0.0,
                 "pulses_per_device_max": max((t["pulses_max_per_device"] for t in totals), default=0),
                 "energy_joules": sum((t["pulses_up"] + t["pulses_down"]) * a.config.energy_per_pulse
-                                     for t, a in zip(totals, self.arrays.values()))}
+                                     for t, a in zip(totals, self.arrays.values())),
+                **({"refreshes": sum(t["refreshes"] for t in totals if "refreshes" in t)}
+                   if any("refreshes" in t for t in totals) else {})}
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state(),
-                "pulses_up": [a.pulses_up for a in self.arrays.values()],
-                "pulses_down": [a.pulses_down for a in self.arrays.values()],
-                "hidden": [a.hidden for a in self.arrays.values()],
+        return {"generator": self.generator.get_state(), "arrays": [a.state_dict() for a in self.arrays.values()],
                 **({"read_side": self.read_side.state_dict()} if self.read_side is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
         if not state:
             return
         self.generator.set_state(state["generator"])
+        if "arrays" in state:
+            for a, saved in zip(self.arrays.values(), state["arrays"], strict=True):
+                a.load_state_dict(saved)
+        else:  # checkpoints written before arrays saved their own state: counters only
+            for a, up, down in zip(self.arrays.values(), state["pulses_up"], state["pulses_down"], strict=True):
+                a.load_state_dict({"pulses_up": up, "pulses_down": down})
         if self.read_side is not None:
             self.read_side.load_state_dict(state.get("read_side", {}))
-        for a, up, down in zip(self.arrays.values(), state["pulses_up"], state["pulses_down"], strict=True):
-            a.pulses_up.copy_(up)
-            a.pulses_down.copy_(down)
-        for a, hidden in zip(self.arrays.values(), state.get("hidden", [None] * len(self.arrays)), strict=True):
-            if a.hidden is not None and hidden is not None:
-                a.hidden.copy_(hidden)

@@ -235,3 +235,58 @@ def test_cli_lists_and_shows_devices(tmp_path, capsys):
     assert "Park" in out and "states           20" in out and (tmp_path / "p.png").stat().st_size > 0
     assert main(["devices", "show", "nope"]) == 2
     assert "levels_64" in capsys.readouterr().err
+
+
+def test_differential_pair_moves_one_device_per_sign_and_counts_both():
+    from neurosim.device_models import DifferentialArray
+
+    config = DeviceConfig(w_min=-1.0, w_max=1.0, dw_min=0.01, mapping="differential", rounding="deterministic")
+    config.validate()
+    w = torch.tensor([[0.3, -0.2, 0.0]], dtype=torch.float64)
+    pair = DifferentialArray(config, w, 0)
+    torch.testing.assert_close(pair.g_plus - pair.g_minus, w)
+    assert float(pair.g_minus[0, 0]) == 0 and float(pair.g_plus[0, 1]) == 0
+    g = torch.Generator().manual_seed(0)
+    pair.apply(w, torch.tensor([[0.05, 0.05, -0.03]], dtype=torch.float64), g)
+    torch.testing.assert_close(w, torch.tensor([[0.35, -0.15, -0.03]], dtype=torch.float64))
+    # an increase of a negative weight potentiates G+ (G- is never depressed)
+    torch.testing.assert_close(pair.g_minus, torch.tensor([[0.0, 0.2, 0.03]], dtype=torch.float64))
+    totals = pair.pulse_totals()
+    assert totals["pulses_up"] == 10 and totals["pulses_down"] == 3 and totals["devices"] == 6
+
+
+def test_differential_refresh_rewrites_saturated_pairs_and_keeps_the_weight():
+    from neurosim.device_models import DifferentialArray
+
+    config = DeviceConfig(w_min=-1.0, w_max=1.0, dw_min=0.05, mapping="differential", rounding="deterministic",
+                          refresh_threshold=0.8)
+    config.validate()
+    w = torch.zeros(1, 4, dtype=torch.float64)
+    pair = DifferentialArray(config, w, 0)
+    g = torch.Generator().manual_seed(0)
+    for k in range(40):  # alternate signs: the weight stays small while both devices climb
+        pair.apply(w, torch.full((1, 4), 0.1 if k % 2 == 0 else -0.05, dtype=torch.float64), g)
+        # the common part of the pair never passes the threshold (only the weight itself can)
+        assert float(torch.minimum(pair.g_plus, pair.g_minus).max()) <= 0.8 + 1e-12
+        torch.testing.assert_close(w, pair.g_plus - pair.g_minus)
+    assert pair.pulse_totals()["refreshes"] > 0
+    # without refresh both devices would saturate at 1 after 10 and 20 steps, and w would end at 0
+    assert bool(((w > 0.85) & (w <= 1.0)).all())
+    with pytest.raises(ConfigError, match="refresh_threshold"):
+        DeviceConfig(refresh_threshold=0.5).validate()
+
+
+def test_training_on_differential_pairs_resumes_exactly(tmp_path):
+    overrides = [f"data.dir={DATA}", "data.train_subset=400", "data.test_subset=200", "train.batch_size=50",
+                 "synapses.device=levels_256", "synapses.params.mapping=differential",
+                 "synapses.params.refresh_threshold=0.5", "synapses.params.write_noise_std=0.5",
+                 "estimator.T=10", "estimator.K=4"]
+    whole = neurosim.train("mnist_fc1_cep", out=tmp_path / "a", overrides=overrides + ["train.epochs=2"], progress=False)
+    neurosim.train("mnist_fc1_cep", out=tmp_path / "b", overrides=overrides + ["train.epochs=1"], progress=False)
+    resumed = neurosim.train("mnist_fc1_cep", out=tmp_path / "b", overrides=overrides + ["train.epochs=2"],
+                             resume=True, progress=False)
+    for a, b in zip(whole.network.model.flat_params(), resumed.network.model.flat_params()):
+        assert torch.equal(a, b)
+    report = json.loads((tmp_path / "b" / "result.json").read_text())["synapses"]
+    assert report == json.loads((tmp_path / "a" / "result.json").read_text())["synapses"]
+    assert report["pulses_down"] > 0 and "refreshes" in report

@@ -99,11 +99,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatc
         assert a[part].keys() == b[part].keys()
         for key in a[part]:
             assert torch.equal(a[part][key], b[part][key]), key
-    for key in a["synapses"]:  # device noise generator and pulse counters
-        values_a, values_b = a["synapses"][key], b["synapses"][key]
-        if isinstance(values_a, torch.Tensor):
-            values_a, values_b = [values_a], [values_b]
-        assert all(torch.equal(x, y) for x, y in zip(values_a, values_b, strict=True)), key
+    _assert_same(a["synapses"], b["synapses"], "synapses")  # device noise generator, counters, states
     assert [r["test_error"] for r in resumed.history] == [r["test_error"] for r in full.history]
     assert resumed.test_error == full.test_error
 
@@ -175,3 +171,19 @@ def test_a_run_started_before_a_config_section_existed_still_resumes(tmp_path):
     result = neurosim.train("mnist_fc1_ep", out=out, overrides=quick(epochs=2, train=200, test=100),
                             resume=True, progress=False)
     assert result.epochs == 2
+
+
+def _assert_same(a, b, where: str) -> None:
+    """Nested dicts/lists of tensors are equal, element for element."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    else:
+        assert a == b, where
