@@ -44,6 +44,8 @@ from . import brian2_equations as eq
 from .weights import matrix_from_synapses, synapse_values
 
 TARGETS = ("cpp_standalone", "cython", "numpy")
+_ACTIVE_STANDALONE: Brian2RateNetwork | None = None
+"""The network whose objects Brian2's (single) standalone device holds now."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ class Brian2RateNetwork:
         self.set_params(params)
         self.build_dir = Path(build_dir) if build_dir else default_build_dir(layout)
         self._standalone: dict[str, Any] | None = None
+        self._device: Any = None
+        self._runs = 0
         self.build_seconds = 0.0
 
     # ------------------------------------------------------------------ parameters
@@ -210,52 +214,90 @@ class Brian2RateNetwork:
         return RunOutput(free, states, seconds)
 
     def _run_standalone(self, schedule: Schedule) -> RunOutput:
+        """Run the compiled binary with this schedule and the current weights as run_args.
+
+        The files it reads are written here: the data table under its content hash (shared,
+        kept), the weights and per-example arrays under this process's own names (deleted after
+        the run), and results go to a folder of its own, so several processes (a sweep, two
+        trainings of one layout) can run the same cached binary at once.
+        """
+        import shutil
         import time
 
-        from brian2 import device
+        from brian2.devices.device import get_device, set_device
 
-        if self._standalone is None:
+        global _ACTIVE_STANDALONE
+        if self._standalone is None or _ACTIVE_STANDALONE is not self:
+            # Brian2 has one standalone device per process: a network built after this one
+            # re-initialised it. Rebuilding finds the compiled project up to date.
             self._build_standalone(schedule)
+            _ACTIVE_STANDALONE = self
+        if get_device() is not self._device:  # a runtime network ran in between
+            set_device(self._device, build_on_run=False)
+        device = self._device
         objects = self._standalone
         assert objects is not None
-        run_args: dict[Any, Any] = {
-            objects["x_ta"]: np.asarray(schedule.images, dtype=np.float64),
-            objects["y_ta"]: np.asarray(schedule.targets, dtype=np.float64),
-            objects["row_ta"]: np.asarray(schedule.rows, dtype=np.float64),
-            objects["beta_ta"]: np.asarray(schedule.betas, dtype=np.float64),
-            objects["gate_ta"]: np.asarray(schedule.gates, dtype=np.float64),
-        }
+        self._runs += 1
+        tag = f"{os.getpid()}_{id(self):x}_{self._runs}"
+        static = Path(device.project_dir) / "static_arrays"
+        args: list[str] = []
+        own: list[Path] = []
+
+        def put(name: str, values: np.ndarray, shared: bool = False) -> None:
+            values = np.ascontiguousarray(values, dtype=np.float64)
+            key = hashlib.md5(values.data).hexdigest() if shared else tag
+            path = static / f"neurosim_{name}_{key}.dat"
+            if not (shared and path.exists()):
+                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                values.tofile(tmp)
+                os.replace(tmp, path)
+            if not shared:
+                own.append(path)
+            args.append(f"{name}={os.path.join('static_arrays', path.name)}")
+
+        put("x_ta.values", schedule.images, shared=True)
+        put("y_ta.values", schedule.targets, shared=True)
+        for name in ("row_ta", "beta_ta", "gate_ta"):
+            put(f"{name}.values", getattr(schedule, name.replace("_ta", "s")))
         for syn, (w, _) in zip(objects["synapses"], self.params):
-            run_args[syn.w] = synapse_values(w, objects["connect"][syn.name][0], objects["connect"][syn.name][1])
-        for group, (_, b), lr in zip(objects["layers"], self.params, self.lrs):
-            run_args[group.b] = b
-            run_args[group.lr] = lr
-        t0 = time.perf_counter()
-        device.run(run_args=run_args, with_output=False)
-        seconds = time.perf_counter() - t0
-        for syn in objects["synapses"]:  # weights went in by the connect arrays' order: check it held
             i_pre, j_post = objects["connect"][syn.name]
-            if not (np.array_equal(syn.i[:], i_pre) and np.array_equal(syn.j[:], j_post)):
-                raise NeurosimError(f"{syn.name}: Brian2 created the synapses in another order than "
-                                    f"the connect arrays; its weights were loaded in the wrong places")
-        out = self._collect(objects, seconds)
-        for f in device.run_args_arrays:  # per-run weight/order files; the data table is kept
-            if not f.startswith(f"init_{objects['x_ta'].name}") and not f.startswith(f"init_{objects['y_ta'].name}"):
-                try:
-                    os.remove(os.path.join(device.project_dir, "static_arrays", f))
-                except OSError:
-                    pass
-        return out
+            put(f"{syn.name}.w", synapse_values(w, i_pre, j_post))
+        for group, (_, b), lr in zip(objects["layers"], self.params, self.lrs):
+            put(f"{group.name}.b", b)
+            args.append(f"{group.name}.lr={lr!r}")
+        results = f"results_{tag}"
+        t0 = time.perf_counter()
+        try:
+            device.run(results_directory=results, run_args=args, with_output=False)
+            seconds = time.perf_counter() - t0
+            for syn in objects["synapses"]:  # weights went in by the connect arrays' order: check it held
+                i_pre, j_post = objects["connect"][syn.name]
+                if not (np.array_equal(syn.i[:], i_pre) and np.array_equal(syn.j[:], j_post)):
+                    raise NeurosimError(f"{syn.name}: Brian2 created the synapses in another order than "
+                                        f"the connect arrays; its weights were loaded in the wrong places")
+            return self._collect(objects, seconds)
+        finally:
+            for path in own:
+                path.unlink(missing_ok=True)
+            shutil.rmtree(Path(device.project_dir) / results, ignore_errors=True)
 
     def _build_standalone(self, schedule: Schedule) -> None:
         """Generate and compile the project once (make finds it up to date when cached)."""
         import time
 
-        import brian2 as b2
-        from brian2 import device, set_device
+        from brian2.utils.filelock import FileLock
 
         t0 = time.perf_counter()
         self.build_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.build_dir / ".neurosim_build.lock")):  # one writer of the project at a time
+            self._generate_and_compile(schedule)
+        self.build_seconds = time.perf_counter() - t0
+
+    def _generate_and_compile(self, schedule: Schedule) -> None:
+        import brian2 as b2
+        from brian2 import device, set_device
+        from brian2.devices.device import get_device
+
         set_device("cpp_standalone", build_on_run=False, directory=str(self.build_dir))
         device.reinit()
         device.activate(build_on_run=False, directory=str(self.build_dir))
@@ -265,7 +307,7 @@ class Brian2RateNetwork:
         net.run(objects["duration"], namespace=objects["namespace"])
         device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
         self._standalone = objects
-        self.build_seconds = time.perf_counter() - t0
+        self._device = get_device()
 
 
 def default_build_dir(layout: Layout) -> Path:
