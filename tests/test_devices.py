@@ -290,3 +290,19 @@ def test_training_on_differential_pairs_resumes_exactly(tmp_path):
     report = json.loads((tmp_path / "b" / "result.json").read_text())["synapses"]
     assert report == json.loads((tmp_path / "a" / "result.json").read_text())["synapses"]
     assert report["pulses_down"] > 0 and "refreshes" in report
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs where one is lent)")
+def test_cuda_draws_the_same_devices_as_cpu_and_programs_with_its_own_generator():
+    """Device-to-device variation and stuck devices are drawn on the CPU from the device seed, so
+    they are identical on CUDA; the per-pulse randomness (rounding, c2c noise) comes from a
+    generator on the weights' device, whose stream differs between CPU and CUDA."""
+    config = device_config("ag_a_si", {"dw_min_dtod": 0.2, "stuck_fraction": 0.05})
+    w_cpu = torch.zeros(64, 32, dtype=torch.float64)
+    w_gpu = w_cpu.cuda()
+    a_cpu, a_gpu = DeviceArray.create(config, w_cpu, 3), DeviceArray.create(config, w_gpu, 3)
+    for name in ("dw_up", "dw_down", "w_min", "w_max", "stuck"):
+        assert torch.equal(getattr(a_cpu, name), getattr(a_gpu, name).cpu()), name
+    g = torch.Generator(device="cuda").manual_seed(0)
+    a_gpu.apply(w_gpu, torch.full_like(w_gpu, 0.01), g)
+    assert a_gpu.pulses_up.sum() > 0 and bool((w_gpu <= a_gpu.w_max).all())
