@@ -93,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"neurosim: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        again = "run the same command again" if args.command == "sweep" else "continue with --resume"
-        print(f"neurosim: interrupted; finished epochs are saved ({again})", file=sys.stderr)
+        if args.command == "sweep":
+            print("neurosim: interrupted; finished points and epochs are saved (run the same command again "
+                  "to continue)", file=sys.stderr)
+        else:
+            print("neurosim: interrupted; finished epochs are saved (continue with --resume)", file=sys.stderr)
         return 130
 
 

@@ -17,6 +17,7 @@ unless the sweep sets it): two torch jobs with 2 threads each on 2 cores run man
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -24,7 +25,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,12 @@ def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | No
     out_dir = Path(out) if out is not None else Path("runs") / spec.name
     out_dir = out_dir.resolve()  # workers may run elsewhere on a shared file system
     todo = _plan(points, out_dir, retry_failed)
+    with _lock(out_dir):
+        return _sweep(spec, points, todo, out_dir, workers, scheduler, threads, progress)
+
+
+def _sweep(spec: SweepSpec, points: list[Point], todo: list[Point], out_dir: Path, workers: int | None,
+           scheduler: str | None, threads: int | None, progress: bool) -> SweepResult:
     _write_manifest(out_dir, spec, points)
 
     from .report import collect_rows, write_results
@@ -130,10 +137,8 @@ def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | No
 
         try:
             _execute(spec, todo, out_dir, workers, scheduler, threads, finished, status, session)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # the local cluster is closed on the way out; points resume next time
             status.close()
-            print(f"sweep interrupted: finished points are kept in {out_dir}; run the same command "
-                  f"again to continue", file=sys.stderr)
             raise
         status.close()
     session["wall_seconds"] = round(time.perf_counter() - t0, 3)
@@ -146,6 +151,43 @@ def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | No
 
 
 # --------------------------------------------------------------------------- planning
+
+
+@contextlib.contextmanager
+def _lock(out_dir: Path) -> Iterator[None]:
+    """One sweep process per folder: two would run the same points into the same run folders."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / ".sweep.lock"
+    me = {"host": socket.gethostname(), "pid": os.getpid()}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = _read_json(path)
+            if holder.get("host") == me["host"] and not _alive(int(holder.get("pid", 0))):
+                path.unlink(missing_ok=True)  # left by a sweep that was killed
+                continue
+            raise NeurosimError(f"another sweep is running in {out_dir} (pid {holder.get('pid')} on "
+                                f"{holder.get('host')}); if it is not, delete {path}") from None
+        with os.fdopen(fd, "w") as handle:
+            json.dump(me, handle)
+        break
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def _plan(points: list[Point], out_dir: Path, retry_failed: bool) -> list[Point]:
@@ -227,7 +269,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _execute(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int | None, scheduler: str | None,
              threads: int | None, finished: Callable[[PointTask, dict[str, Any]], None],
              status: Progress, session: dict[str, Any]) -> None:
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     if scheduler is None and workers == 0:
         tasks = _tasks(todo, out_dir, threads or cores)
         session.update(workers=0, threads=threads or cores)
@@ -282,9 +324,17 @@ def _local_cluster(n: int) -> Any:
                         dashboard_address=None, silence_logs=logging.ERROR)
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity: taskset, SLURM and cgroups set it), else all."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _cluster_threads(client: Any) -> int:
-    """cores // task slots on the most crowded host of the cluster (at least 1)."""
-    cores = client.run(os.cpu_count)
+    """cores // task slots on the most crowded host of the cluster (1 if no worker has joined yet)."""
+    cores = client.run(usable_cores)
     slots: dict[str, int] = {}
     host_cores: dict[str, int] = {}
     for address, info in client.scheduler_info()["workers"].items():

@@ -20,6 +20,7 @@ import neurosim
 from neurosim.catalog import available
 from neurosim.cli import main
 from neurosim.errors import ConfigError
+from neurosim.sweep import usable_cores
 from neurosim.sweep_spec import SweepSpec
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -157,7 +158,7 @@ def test_local_workers_run_every_point_and_record_failures(tmp_path, capsys):
     result = neurosim.sweep(spec, out=out, workers=2, progress=True)
     status = [r["status"] for r in result.rows]
     assert status == ["done", "done", "diverged", "failed"], result.table
-    assert result.session["workers"] == 2 and result.session["threads"] == max(1, (os.cpu_count() or 1) // 2)
+    assert result.session["workers"] == 2 and result.session["threads"] == max(1, usable_cores() // 2)
     rows = rows_of(out)
     assert [r["status"] for r in rows] == status
     assert "diverged at epoch 1" in rows[2]["error"] and "a last size of 10" in rows[3]["error"]
@@ -218,6 +219,20 @@ def test_a_changed_config_is_refused_not_mixed_in(tmp_path):
     longer = neurosim.sweep(tiny(grid={"estimator.beta": [0.1]}, overrides=["train.epochs=2"]), out=out,
                             workers=0, threads=1, progress=False)
     assert longer.rows[0]["epochs"] == 2 and epochs_of(out / "points" / "beta=0.1") == [1, 2]
+
+
+def test_one_sweep_process_per_folder(tmp_path):
+    import socket
+
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / ".sweep.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    with pytest.raises(neurosim.NeurosimError, match="another sweep is running"):
+        neurosim.sweep(tiny(), out=out, workers=0, threads=1, progress=False)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    (out / ".sweep.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout)}))
+    result = neurosim.sweep(tiny(), out=out, workers=0, threads=1, progress=False)  # a stale lock is taken over
+    assert result.rows[0]["status"] == "done" and not (out / ".sweep.lock").exists()
 
 
 def test_interrupted_sweep_resumes_with_every_point_done_once(tmp_path):
@@ -281,7 +296,7 @@ def test_sweep_on_a_dask_cluster(tmp_path, cluster, capsys):
     rows = rows_of(out)
     assert [r["point"] for r in rows] == ["beta=0.1_seed=0", "beta=0.1_seed=1", "beta=0.5_seed=0",
                                           "beta=0.5_seed=1", "reference"]
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     for row in rows:
         record = json.loads((out / "points" / row["point"] / "sweep_point.json").read_text())
         assert record["threads"] == max(1, cores // 2)  # cores // task slots on the host
