@@ -10,6 +10,9 @@ moves the device by its step response:
 - ``soft_bounds``: up  dw_up (1 - w/w_max), down dw_down (1 - w/w_min) (aihwkit's SoftBounds);
 - ``linear_step``: up dw_up (1 - gamma_up w/w_max), down dw_down (1 - gamma_down w/w_min) (aihwkit's
   LinearStep: a step that shrinks linearly with the state; gamma = 1 is ``soft_bounds``);
+- ``exp_step``: aihwkit's ExpStep, a step dw_d max(1 - A_d exp(d gamma_d z), 0) with
+  z = 2 a w / (w_max - w_min) + b and d = +1 up, -1 down (fits of ReRAM and PCM); it has no
+  closed form over n pulses, so pulses are applied one at a time to the devices that get them;
 - ``nonlinear``: the NeuroSim curves G(P) = B (1 - exp(-P/A)) + G_min over P = 0..states
   pulses, with A = a_up * states up and a mirrored curve with A = a_down * states down.
 
@@ -35,7 +38,7 @@ from torch import Tensor
 
 from .errors import ConfigError
 
-RESPONSES = ("constant", "soft_bounds", "linear_step", "nonlinear")
+RESPONSES = ("constant", "soft_bounds", "linear_step", "exp_step", "nonlinear")
 ROUNDING = ("stochastic", "deterministic")
 STUCK_AT = ("min", "max", "random")
 MAPPINGS = ("single", "differential")
@@ -72,6 +75,13 @@ class DeviceConfig:
     gamma_up: float = 1.0
     gamma_down: float = 1.0
     """``linear_step`` only: slope of the step size towards each bound (0: constant steps)."""
+    exp_A_up: float = 0.0
+    exp_A_down: float = 0.0
+    exp_gamma_up: float = 0.0
+    exp_gamma_down: float = 0.0
+    exp_a: float = 0.0
+    exp_b: float = 0.0
+    """``exp_step`` only: aihwkit's A_up, A_down, gamma_up, gamma_down, a and b."""
     a_up: float = 1.0
     a_down: float = 1.0
     """``nonlinear`` only: A / states of the potentiation and depression curves (small: strongly
@@ -301,6 +311,8 @@ class DeviceArray:
             change_up = (_geometric(w, n, dw_up, w_max / gamma_up) if gamma_up else dw_up * n)
             change_down = (_geometric(w, n, -dw_down, w_min / gamma_down) if gamma_down else -dw_down * n)
             change = torch.where(up, change_up, change_down)
+        elif c.response == "exp_step":
+            return self._exp_steps(w, n, up, dw_up, dw_down, w_min, w_max, generator)
         else:  # nonlinear (NeuroSim): pulse number P on the curve of the pulse direction
             span = w_max - w_min
             x = ((w - w_min) / span).clamp(0, 1)  # normalised conductance
@@ -327,6 +339,25 @@ class DeviceArray:
         self.pulses_down.copy_(state["pulses_down"])
         if self.hidden is not None and state.get("hidden") is not None:
             self.hidden.copy_(state["hidden"])
+
+    def _exp_steps(self, w: Tensor, n: Tensor, up: Tensor, dw_up: Tensor, dw_down: Tensor, w_min: Tensor,
+                   w_max: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Pulse by pulse (no closed form), each with its c2c noise, clipped at the bounds."""
+        c = self.config
+        sign = torch.where(up, 1.0, -1.0).to(w.dtype)
+        dw = torch.where(up, dw_up, dw_down)
+        big_a = torch.where(up, c.exp_A_up, c.exp_A_down).to(w.dtype)
+        gamma = torch.where(up, c.exp_gamma_up, c.exp_gamma_down).to(w.dtype)
+        span = w_max - w_min
+        w = w.clone()
+        for k in range(int(n.max())):
+            active = n > k
+            z = 2 * c.exp_a * w / span + c.exp_b
+            step = dw * (1 - big_a * torch.exp(sign * gamma * z)).clamp_min(0)
+            if c.dw_min_std:
+                step = step * (1 + c.dw_min_std * _normal(w, generator))
+            w = torch.where(active, (w + sign * step).clamp(w_min, w_max), w)
+        return w
 
     def pulse_totals(self) -> dict[str, float]:
         per_device = self.pulses_up + self.pulses_down
@@ -426,7 +457,10 @@ def _normal(like: Tensor, generator: torch.Generator | None) -> Tensor:
 
 def pulse_response(config: DeviceConfig, devices: int = 5, seed: int = 0) -> tuple[list[int], Tensor]:
     """Weights of ``devices`` devices driven from w_min by as many up pulses as the range holds,
-    then as many down pulses: the curve a datasheet shows ([devices, 2 * pulses + 1])."""
+    then as many down pulses: the curve a datasheet shows ([devices, 2 * pulses + 1]). For a
+    differential pair, the curve of one device of the pair over [0, w_max]."""
+    if config.mapping == "differential":
+        config = dataclasses.replace(config, w_min=0.0, mapping="single", refresh_threshold=None)
     n = round((config.w_max - config.w_min) / config.step)
     w = torch.full((devices,), config.w_min, dtype=torch.float64)
     array = DeviceArray.create(dataclasses.replace(config, stuck_fraction=0.0), w, 0)
@@ -454,7 +488,8 @@ def plot_pulse_response(config: DeviceConfig, path: Path, devices: int = 5) -> N
     ax.axvline(len(pulses) // 2, color="gray", ls=":", lw=0.8)
     ax.set_xlabel("pulse number (up, then down)")
     ax.set_ylabel("weight")
-    ax.set_title(f"{config.name}: {config.response}, {devices} devices", fontsize=9)
+    pair = ", one device of each G+/G- pair" if config.mapping == "differential" else ""
+    ax.set_title(f"{config.name}: {config.response}, {devices} devices{pair}", fontsize=9)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     atomic_write(Path(path), lambda h: fig.savefig(h, format="png"), "wb")

@@ -210,6 +210,8 @@ def test_every_preset_loads_names_its_source_and_spans_its_range(name):
     nominal = dataclasses_replace(config, dw_min_std=0.0, write_noise_std=0.0, dw_min_dtod=0.0, up_down_dtod=0.0,
                                   w_bounds_dtod=0.0, w_min_dtod=None, w_max_dtod=None)
     _, traces = pulse_response(nominal, devices=2)
+    if config.mapping == "differential":  # the curve of one device of the pair, over [0, w_max]
+        config = dataclasses_replace(config, w_min=0.0)
     middle = traces.shape[1] // 2
     # soft bounds approach the bound as 1 - exp(-pulses dw / w_max): ~80% of the way here
     reach = 0.25 if config.response == "soft_bounds" else 0.05
@@ -306,3 +308,25 @@ def test_cuda_draws_the_same_devices_as_cpu_and_programs_with_its_own_generator(
     g = torch.Generator(device="cuda").manual_seed(0)
     a_gpu.apply(w_gpu, torch.full_like(w_gpu, 0.01), g)
     assert a_gpu.pulses_up.sum() > 0 and bool((w_gpu <= a_gpu.w_max).all())
+
+
+def test_exp_step_follows_aihwkit_formula_pulse_by_pulse():
+    params = dict(response="exp_step", exp_A_up=-1.2, exp_A_down=-0.08, exp_gamma_up=5.0, exp_gamma_down=5.0,
+                  exp_a=-0.5, exp_b=-0.5, up_down=0.2)
+    _, arr, w = array((1, 5), **params)
+    w.copy_(torch.tensor([[-0.8, -0.2, 0.0, 0.5, 0.9]], dtype=torch.float64))
+    before = w.clone()
+    pulses(arr, w, 1)
+    z = 2 * -0.5 * before / 2.0 - 0.5
+    torch.testing.assert_close(w - before, 0.01 * 1.2 * (1 + 1.2 * torch.exp(5.0 * z)))
+    before = w.clone()
+    pulses(arr, w, 1, up=False)
+    z = 2 * -0.5 * before / 2.0 - 0.5
+    torch.testing.assert_close(before - w, 0.01 * 0.8 * (1 + 0.08 * torch.exp(-5.0 * z)))
+    # three requested pulses at once = three single pulses
+    _, arr3, w3 = array((1, 5), **params)
+    _, arr1, w1 = array((1, 5), **params)
+    pulses(arr3, w3, 3)
+    for _ in range(3):
+        pulses(arr1, w1, 1)
+    torch.testing.assert_close(w3, w1, rtol=0, atol=1e-14)
