@@ -278,20 +278,25 @@ def test_differential_refresh_rewrites_saturated_pairs_and_keeps_the_weight():
         DeviceConfig(refresh_threshold=0.5).validate()
 
 
-def test_training_on_differential_pairs_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("device", [
+    ["synapses.params.mapping=differential", "synapses.params.refresh_threshold=0.5",
+     "synapses.params.write_noise_std=0.5"],
+    ["synapses.params.read_noise_std=0.01", "synapses.params.dac_bits=6"],
+], ids=["differential_pairs", "read_side"])
+def test_training_on_devices_resumes_exactly(tmp_path, device):
+    """Hidden states, pairs, refresh counters and the read-noise generator all travel in the checkpoint."""
     overrides = [f"data.dir={DATA}", "data.train_subset=400", "data.test_subset=200", "train.batch_size=50",
-                 "synapses.device=levels_256", "synapses.params.mapping=differential",
-                 "synapses.params.refresh_threshold=0.5", "synapses.params.write_noise_std=0.5",
-                 "estimator.T=10", "estimator.K=4"]
+                 "synapses.device=levels_256", "estimator.T=10", "estimator.K=4", *device]
     whole = neurosim.train("mnist_fc1_cep", out=tmp_path / "a", overrides=overrides + ["train.epochs=2"], progress=False)
     neurosim.train("mnist_fc1_cep", out=tmp_path / "b", overrides=overrides + ["train.epochs=1"], progress=False)
     resumed = neurosim.train("mnist_fc1_cep", out=tmp_path / "b", overrides=overrides + ["train.epochs=2"],
                              resume=True, progress=False)
     for a, b in zip(whole.network.model.flat_params(), resumed.network.model.flat_params()):
         assert torch.equal(a, b)
+    assert whole.test_error == resumed.test_error
     report = json.loads((tmp_path / "b" / "result.json").read_text())["synapses"]
     assert report == json.loads((tmp_path / "a" / "result.json").read_text())["synapses"]
-    assert report["pulses_down"] > 0 and "refreshes" in report
+    assert report["pulses_down"] > 0
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs where one is lent)")

@@ -111,20 +111,6 @@ def test_read_side_and_per_layer_errors_name_the_key():
         build_network(energy)
 
 
-@pytest.mark.skipif(not (DATA / "mnist").is_dir() and not DATA.is_dir(), reason="MNIST files not found")
-def test_training_with_read_noise_resumes_exactly(tmp_path):
-    overrides = [f"data.dir={DATA}", "data.train_subset=400", "data.test_subset=200", "train.batch_size=50",
-                 "synapses.device=levels_256", "synapses.params.read_noise_std=0.01", "synapses.params.dac_bits=6",
-                 "estimator.T=10", "estimator.K=4"]
-    whole = neurosim.train("mnist_fc1_cep", out=tmp_path / "a", overrides=overrides + ["train.epochs=2"], progress=False)
-    neurosim.train("mnist_fc1_cep", out=tmp_path / "b", overrides=overrides + ["train.epochs=1"], progress=False)
-    resumed = neurosim.train("mnist_fc1_cep", out=tmp_path / "b", overrides=overrides + ["train.epochs=2"],
-                             resume=True, progress=False)
-    for a, b in zip(whole.network.model.flat_params(), resumed.network.model.flat_params()):
-        assert torch.equal(a, b)
-    assert whole.test_error == resumed.test_error
-
-
 @pytest.mark.skipif(not DATA.is_dir(), reason="MNIST files not found")
 def test_drift_decays_weights_as_a_power_law_and_compensation_helps(tmp_path):
     from neurosim.drift import drift_study
