@@ -280,3 +280,25 @@ def test_standalone_equals_numpy(digits, rule, tmp_path):
     for (wa, ba), (wb, bb) in zip(numpy_net.params, standalone.params):
         np.testing.assert_allclose(wa, wb, rtol=0, atol=1e-12)
         np.testing.assert_allclose(ba, bb, rtol=0, atol=1e-12)
+
+
+def test_a_torch_trained_network_runs_in_brian2(tmp_path):
+    """A checkpoint trained in torch (batch 4, float32) loads into Brian2 and gives the torch
+    evaluation's free-phase outputs and test error."""
+    from neurosim.backends.brian2_train import evaluate_brian2
+    from neurosim.trainer import evaluate
+
+    config = {**BASE, "backend": {"name": "torch"}, "train": {"batch_size": 4, "epochs": 1},
+              "compute": {"dtype": "float32"}}
+    run = neurosim.train(config, out=tmp_path / "torch", progress=False)
+    result = evaluate_brian2(tmp_path / "torch", target="numpy")
+    test = load_dataset("mnist", "test", DATA, dtype=torch.float64, subset=12, download=False)
+    model = run.network.model.double()
+    with torch.no_grad():
+        outputs = relax(model, model.prepare(test.images), model.init_state(12), 8)[-1]
+    np.testing.assert_allclose(result["free_outputs"], outputs.numpy(), rtol=0, atol=1e-12)
+    assert result["test_error"] == evaluate(model, run.network.cost, test, 8)[0]
+    neurosim.train({**config, "circuit": {**BASE["circuit"], "dynamics": "energy"}}, out=tmp_path / "e",
+                   progress=False)
+    with pytest.raises(ConfigError, match="continuous"):
+        evaluate_brian2(tmp_path / "e")

@@ -73,6 +73,8 @@ class Layout:
     def __post_init__(self) -> None:
         if self.rule not in ("ep", "cep"):
             raise ConfigError("estimator.name", self.rule, "ep or cep for the Brian2 backend")
+        if self.T < 1 or self.K < 0:
+            raise ConfigError("estimator.T", (self.T, self.K), "T >= 1 free steps and K >= 0 nudged steps")
         if len(self.sizes) < 2:
             raise ConfigError("circuit.layers", list(self.sizes), "at least two layer sizes")
         eq.rho_expression(self.activation)
