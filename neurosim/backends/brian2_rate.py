@@ -129,6 +129,9 @@ class RunOutput:
     """With ``record_states``: per layer, [steps, size], the state after every step."""
     seconds: float = 0.0
     """Wall time of the simulation itself (the standalone binary, or Network.run)."""
+    cpu_seconds: float = 0.0
+    """CPU time of the same (the binary as a child process; this process for runtime targets):
+    on a shared machine, the throughput that does not depend on the other jobs."""
 
 
 Params = list[tuple[np.ndarray, np.ndarray]]
@@ -195,12 +198,12 @@ class Brian2RateNetwork:
             for group, (_, b) in zip(objects["layers"], self.params):
                 group.b[:] = b
             net = b2.Network(*objects["all"])
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             net.run(objects["duration"], namespace=objects["namespace"])
-            seconds = time.perf_counter() - t0
-            return self._collect(objects, seconds)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            return self._collect(objects, seconds, cpu)
 
-    def _collect(self, objects: dict[str, Any], seconds: float) -> RunOutput:
+    def _collect(self, objects: dict[str, Any], seconds: float, cpu_seconds: float) -> RunOutput:
         sizes = self.layout.sizes
         params = []
         for n, (syn, group) in enumerate(zip(objects["synapses"], objects["layers"])):
@@ -213,7 +216,7 @@ class Brian2RateNetwork:
         states = None
         if self.layout.record_states:
             states = [np.asarray(m.s).T.copy() for m in objects["state_monitors"]]
-        return RunOutput(free, states, seconds)
+        return RunOutput(free, states, seconds, cpu_seconds)
 
     def _run_standalone(self, schedule: Schedule) -> RunOutput:
         """Run the compiled binary with this schedule and the current weights as run_args.
@@ -268,16 +271,17 @@ class Brian2RateNetwork:
             put(f"{group.name}.b", b)
             args.append(f"{group.name}.lr={lr!r}")
         results = f"results_{tag}"
-        t0 = time.perf_counter()
+        t0, before = time.perf_counter(), os.times()
         try:
             device.run(results_directory=results, run_args=args, with_output=False)
-            seconds = time.perf_counter() - t0
+            seconds, after = time.perf_counter() - t0, os.times()
+            cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
             for syn in objects["synapses"]:  # weights went in by the connect arrays' order: check it held
                 i_pre, j_post = objects["connect"][syn.name]
                 if not (np.array_equal(syn.i[:], i_pre) and np.array_equal(syn.j[:], j_post)):
                     raise NeurosimError(f"{syn.name}: Brian2 created the synapses in another order than "
                                         f"the connect arrays; its weights were loaded in the wrong places")
-            return self._collect(objects, seconds)
+            return self._collect(objects, seconds, cpu)
         finally:
             for path in own:
                 path.unlink(missing_ok=True)

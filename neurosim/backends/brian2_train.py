@@ -135,6 +135,8 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
             "samples_per_second": round(n_train / seconds, 1),
             "brian2_examples_per_second": round((n_train + n_test) / out.seconds, 1),
             "brian2_simulation_seconds": round(out.seconds, 3),
+            # CPU time of the simulation: its throughput whatever else runs on the machine
+            "brian2_examples_per_cpu_second": round((n_train + n_test) / max(out.cpu_seconds, 1e-9), 1),
             "brian2_build_seconds": round(b2net.build_seconds, 3),
         }
         b2net.build_seconds = 0.0
