@@ -318,10 +318,33 @@ def _tasks(points: list[Point], out_dir: Path, threads: int) -> list[PointTask]:
 def _local_cluster(n: int) -> Any:
     import logging
 
+    import dask
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, silence_logs=logging.ERROR)
+    # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536 (to hand memory back to the OS); any
+    # fixed threshold also turns off glibc's adaptive mmap threshold, and torch's megabyte-sized
+    # tensors are then mmapped and page-faulted afresh at every allocation: training ran 1.7x
+    # slower in such a worker than in a plain process (3,500 vs 6,200 samples/s, measured).
+    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+               if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                            dashboard_address=None, silence_logs=logging.ERROR)
+
+
+def _restore_malloc() -> None:
+    """Undo MALLOC_TRIM_THRESHOLD_ in a worker of a cluster started with Dask's defaults (see
+    _local_cluster): glibc thresholds that keep torch's large tensors on the reused heap."""
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return
+    libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD: the largest glibc allows on 64-bit
+    libc.mallopt(-1, 128 * 1024 * 1024)  # M_TRIM_THRESHOLD
 
 
 def usable_cores() -> int:
@@ -398,6 +421,7 @@ def run_point(task: PointTask) -> dict[str, Any]:
     """
     from .trainer import CHECKPOINT, train
 
+    _restore_malloc()
     run_dir = Path(task.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = _read_json(run_dir / POINT_FILE)
