@@ -235,7 +235,9 @@ class DeviceArray:
         def spread(rel: float) -> Tensor:
             return 1 + rel * torch.randn(shape, generator=g, **kw) if rel else torch.ones(shape, **kw)
 
-        dw = config.step * spread(config.dw_min_dtod).clamp_min(0.0)
+        # a normal spread can draw a zero or negative step: keep every device movable (>= 1% of nominal),
+        # as the bounds below, so that pulse counts stay finite
+        dw = config.step * spread(config.dw_min_dtod).clamp_min(0.01)
         up_down = config.up_down + (config.up_down_dtod * torch.randn(shape, generator=g, **kw)
                                     if config.up_down_dtod else 0.0)
         up_down = torch.as_tensor(up_down, **kw).expand(shape).clamp(-0.99, 0.99)

@@ -335,3 +335,13 @@ def test_exp_step_follows_aihwkit_formula_pulse_by_pulse():
     for _ in range(3):
         pulses(arr1, w1, 1)
     torch.testing.assert_close(w3, w1, rtol=0, atol=1e-14)
+
+
+def test_a_wide_step_spread_keeps_every_device_finite_and_movable():
+    """A normal d2d draw of dw_min can be <= 0; such devices keep 1% of the nominal step, so pulse
+    counts stay finite (a zero step made them infinite and the weights NaN)."""
+    _, arr, w = array((300, 300), dw_min_dtod=1.0)
+    assert float(arr.dw_up.min()) >= 0.01 * 0.01 - 1e-15
+    g = torch.Generator().manual_seed(0)
+    arr.apply(w, torch.randn(w.shape, generator=g, dtype=torch.float64) * 0.01, g)
+    assert bool(torch.isfinite(w).all()) and int(arr.pulses_up.max()) < 10_000
