@@ -329,12 +329,14 @@ def _local_cluster(n: int) -> Any:
                if k != "MALLOC_TRIM_THRESHOLD_"}
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
         return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            dashboard_address=None, silence_logs=logging.ERROR)
+                            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
 
 
 def _restore_malloc() -> None:
-    """Undo MALLOC_TRIM_THRESHOLD_ in a worker of a cluster started with Dask's defaults (see
-    _local_cluster): glibc thresholds that keep torch's large tensors on the reused heap."""
+    """Undo MALLOC_TRIM_THRESHOLD_ in a worker that has it (see _local_cluster): glibc thresholds
+    that keep torch's large tensors on the reused heap. Needed on clusters started with Dask's
+    defaults, and locally too once a default Dask nanny ran in the calling process (nannies write
+    their variables into their own process's environment, which later workers inherit)."""
     if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
         return
     import ctypes

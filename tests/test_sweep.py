@@ -277,7 +277,7 @@ def cluster():
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
         local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                             dashboard_address=None, silence_logs=logging.ERROR)
+                             dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
     client = Client(local)
     yield local, client
     client.close()
@@ -342,6 +342,19 @@ def test_a_killed_worker_is_retried_and_the_point_resumes(tmp_path, cluster):
     assert epochs_of(victim) == [1, 2, 3]  # resumed from its checkpoint: no epoch lost or repeated
     assert int(rows_of(out)[0]["attempts"]) == 2
     client.wait_for_workers(2, timeout=30)  # the nanny restarted the killed worker
+
+
+def test_local_workers_keep_glibc_adaptive_malloc():
+    # Dask's default MALLOC_TRIM_THRESHOLD_ made training 1.7x slower in a worker (see _local_cluster)
+    from distributed import Client
+
+    from neurosim.sweep import _local_cluster
+
+    with _local_cluster(1) as local, Client(local) as client:
+        nanny = next(iter(local.workers.values()))
+        assert "MALLOC_TRIM_THRESHOLD_" not in nanny.pre_spawn_env and nanny.pre_spawn_env["OMP_NUM_THREADS"] == "1"
+        if "MALLOC_TRIM_THRESHOLD_" not in os.environ:  # a Dask nanny started earlier in this process sets it
+            assert list(client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == [None]
 
 
 def yaml_file(folder: Path, spec: dict) -> str:
