@@ -85,7 +85,8 @@ def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | No
 
     ``spec``: a sweep file, a shipped sweep name, a mapping or a SweepSpec. ``out``: the sweep
     folder (default ``runs/<name>``). ``workers``: local worker processes (default: one per
-    core, at most one per point to run; 0 runs the points in this process). ``scheduler``: the
+    core, at most one per point to run; 0 runs the points in this process, whose torch thread
+    count the points then set). ``scheduler``: the
     address of an existing Dask scheduler instead (``tcp://HOST:PORT``). ``overrides``: ``--set``
     strings for every point (not for swept keys). ``threads``: torch threads per point (default
     cores // concurrent points, unless the sweep's config sets ``compute.threads``).

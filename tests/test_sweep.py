@@ -137,6 +137,17 @@ def test_shipped_sweeps_load_and_validate_every_point():
         assert spec.plots  # each ships the plots its question needs
 
 
+def test_the_documented_sweep_file_is_valid():
+    import re
+
+    from neurosim.sweep_spec import _Loader
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text()
+    spec = SweepSpec.load(yaml.load(re.search(r"```yaml\n(.*?)```", text, re.DOTALL).group(1), Loader=_Loader))
+    points = spec.points()
+    assert len(points) == 3 * 2 * 2 * 2 * 2 * 2 and spec.reference_point() is not None and len(spec.plots) == 2
+
+
 def test_package_names_are_the_functions():
     import neurosim.report
     import neurosim.sweep  # importing the submodules must not rebind the package names
