@@ -66,7 +66,7 @@ def train_to_target(name: str, run_dir: Path, data_dir: str | None, target: floa
         history = _history(run_dir)
         row = history[-1]
         if len(history) > 1:  # the Brian2 project is compiled once: leave out the cached re-check
-            cpu -= row.get("brian2_build_seconds", 0.0)
+            cpu -= row.get("brian2_build_cpu_seconds", 0.0)
         load = os.getloadavg()[0]
         print(f"{name} epoch {row['epoch']}: test error {row['test_error']:.2%} ({row['seconds']:.0f} s wall, "
               f"{cpu:.0f} s CPU, load {load:.1f})", flush=True)

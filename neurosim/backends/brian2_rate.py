@@ -161,6 +161,7 @@ class Brian2RateNetwork:
         self._device: Any = None
         self._runs = 0
         self.build_seconds = 0.0
+        self.build_cpu_seconds = 0.0
 
     # ------------------------------------------------------------------ parameters
 
@@ -293,11 +294,14 @@ class Brian2RateNetwork:
 
         from brian2.utils.filelock import FileLock
 
-        t0 = time.perf_counter()
+        t0, cpu0, before = time.perf_counter(), time.process_time(), os.times()
         self.build_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.build_dir / ".neurosim_build.lock")):  # one writer of the project at a time
             self._generate_and_compile(schedule)
+        after = os.times()
         self.build_seconds = time.perf_counter() - t0
+        self.build_cpu_seconds = (time.process_time() - cpu0 + after.children_user - before.children_user
+                                  + after.children_system - before.children_system)  # code generation + compiler
 
     def _generate_and_compile(self, schedule: Schedule) -> None:
         import brian2 as b2
