@@ -71,7 +71,9 @@ class DeviceConfig:
     dw_min: float = 0.001
     """Mean size of one pulse's step at w = 0 (weight units); ignored when ``states`` is set."""
     up_down: float = 0.0
-    """Asymmetry: dw_up = dw_min (1 + up_down), dw_down = dw_min (1 - up_down)."""
+    """Asymmetry: dw_up = dw_min (1 + up_down), dw_down = dw_min (1 - up_down). Pulse counts use
+    the nominal dw_min (the controller does not know each device), so asymmetry and the
+    device-to-device spreads bias the updates."""
     gamma_up: float = 1.0
     gamma_down: float = 1.0
     """``linear_step`` only: slope of the step size towards each bound (0: constant steps)."""
@@ -220,10 +222,6 @@ class DeviceArray:
     pulses_down: Tensor
     hidden: Tensor | None = None
     """With write noise: the devices' true state (the weight tensor holds what the array presents)."""
-    inv_up: Tensor | float = 0.0
-    inv_down: Tensor | float = 0.0
-    """1/dw_up and -1/dw_down (scalars when every device has the same steps): pulse counts in
-    one pass, without a per-element select."""
 
     @classmethod
     def create(cls, config: DeviceConfig, weight: Tensor, index: int) -> DeviceArray:
@@ -249,10 +247,6 @@ class DeviceArray:
                     w_max.to(**to), stuck.to(weight.device),
                     torch.zeros(shape, dtype=torch.int64, device=weight.device),
                     torch.zeros(shape, dtype=torch.int64, device=weight.device))
-        uniform = not (config.dw_min_dtod or config.up_down_dtod)
-        array.inv_up = 1.0 / float(array.dw_up.view(-1)[0]) if uniform and weight.numel() else 1.0 / array.dw_up
-        array.inv_down = (-1.0 / float(array.dw_down.view(-1)[0]) if uniform and weight.numel()
-                          else -1.0 / array.dw_down)
         with torch.no_grad():
             weight.copy_(torch.minimum(torch.maximum(weight, array.w_min), array.w_max))
             if config.stuck_fraction:
@@ -277,7 +271,9 @@ class DeviceArray:
         pulse, which for C-EP's small per-step updates are few.
         """
         c = self.config
-        count = delta.clamp(min=0).mul_(self.inv_up).add_(delta.clamp(max=0).mul_(self.inv_down))  # |d|/step
+        # The controller knows only the nominal step: asymmetry and device-to-device spread then
+        # bias the updates, as on a real array (aihwkit and NeuroSim count pulses the same way).
+        count = delta.abs().mul_(1.0 / c.step)
         if c.rounding == "stochastic":
             count.add_(_uniform(count, generator))
         count.floor_()
@@ -469,8 +465,7 @@ def pulse_response(config: DeviceConfig, devices: int = 5, seed: int = 0) -> tup
     g = torch.Generator().manual_seed(seed)
     trace = [w.clone()]
     for up in [True] * n + [False] * n:
-        step = array.dw_up if up else -array.dw_down
-        array.apply(w, step.clone(), g)  # one nominal pulse per device
+        array.apply(w, torch.full_like(w, config.step if up else -config.step), g)  # one pulse per device
         trace.append(w.clone())
     return list(range(2 * n + 1)), torch.stack(trace, 1)
 

@@ -27,8 +27,7 @@ def array(shape=(200, 50), value=0.0, **params):
 
 def pulses(arr, w, n, up=True, seed=0):
     g = torch.Generator().manual_seed(seed)
-    step = arr.dw_up if up else arr.dw_down
-    arr.apply(w, (1 if up else -1) * n * step, g)  # exactly n pulses' worth: deterministic count
+    arr.apply(w, torch.full_like(w, (1 if up else -1) * n * arr.config.step), g)  # n nominal pulses
 
 
 def test_constant_steps_have_the_configured_mean_spread_and_asymmetry():
@@ -345,3 +344,12 @@ def test_a_wide_step_spread_keeps_every_device_finite_and_movable():
     g = torch.Generator().manual_seed(0)
     arr.apply(w, torch.randn(w.shape, generator=g, dtype=torch.float64) * 0.01, g)
     assert bool(torch.isfinite(w).all()) and int(arr.pulses_up.max()) < 10_000
+
+
+def test_asymmetry_biases_balanced_updates_because_pulses_use_the_nominal_step():
+    """+dw, -dw, +dw, ... should leave a weight where it was; an asymmetric device the controller
+    counts pulses for with the nominal step drifts up by 2 up_down dw_min per pair."""
+    _, arr, w = array((100,), up_down=0.2, rounding="deterministic")
+    for k in range(20):
+        pulses(arr, w, 1, up=k % 2 == 0)
+    torch.testing.assert_close(w, torch.full_like(w, 10 * 2 * 0.2 * 0.01))
