@@ -274,8 +274,9 @@ def test_standalone_equals_numpy(digits, rule, tmp_path):
     sched = Schedule(x.numpy(), y.numpy(), np.array([3, 1, 4, 1]), np.array([BETA, -BETA, BETA, BETA]), np.ones(4))
     numpy_net = Brian2RateNetwork(layout, torch_params(network), config.estimator.lr, "numpy")
     standalone = Brian2RateNetwork(layout, torch_params(network), config.estimator.lr, "cpp_standalone", tmp_path)
-    for _ in range(2):  # the second run re-uses the binary with the learnt weights
-        a, b = numpy_net.run(sched), standalone.run(sched)
+    other = Schedule(x.numpy()[::-1].copy(), y.numpy()[::-1].copy(), sched.rows, sched.betas, sched.gates)
+    for schedule in (sched, other):  # the second run re-uses the binary: learnt weights, another data table
+        a, b = numpy_net.run(schedule), standalone.run(schedule)
         np.testing.assert_allclose(a.free_outputs, b.free_outputs, rtol=0, atol=1e-12)
     for (wa, ba), (wb, bb) in zip(numpy_net.params, standalone.params):
         np.testing.assert_allclose(wa, wb, rtol=0, atol=1e-12)

@@ -159,6 +159,7 @@ class Brian2RateNetwork:
         self.build_dir = Path(build_dir) if build_dir else default_build_dir(layout)
         self._standalone: dict[str, Any] | None = None
         self._device: Any = None
+        self._built_data: dict[str, str] = {}
         self._runs = 0
         self.build_seconds = 0.0
         self.build_cpu_seconds = 0.0
@@ -222,8 +223,8 @@ class Brian2RateNetwork:
     def _run_standalone(self, schedule: Schedule) -> RunOutput:
         """Run the compiled binary with this schedule and the current weights as run_args.
 
-        The files it reads are written here: the data table under its content hash (shared,
-        kept), the weights and per-example arrays under this process's own names (deleted after
+        The files it reads are written here: the data table, unless it is the one the binary was
+        built with, under its content hash (shared, kept), the weights and per-example arrays under this process's own names (deleted after
         the run), and results go to a folder of its own, so several processes (a sweep, two
         trainings of one layout) can run the same cached binary at once.
         """
@@ -261,8 +262,9 @@ class Brian2RateNetwork:
                 own.append(path)
             args.append(f"{name}={os.path.join('static_arrays', path.name)}")
 
-        put("x_ta.values", schedule.images, shared=True)
-        put("y_ta.values", schedule.targets, shared=True)
+        for name, values in (("x_ta.values", schedule.images), ("y_ta.values", schedule.targets)):
+            if _digest(values) != self._built_data.get(name):  # the binary holds the table it was built with
+                put(name, values, shared=True)
         for name in ("row_ta", "beta_ta", "gate_ta"):
             put(f"{name}.values", getattr(schedule, name.replace("_ta", "s")))
         for syn, (w, _) in zip(objects["synapses"], self.params):
@@ -318,6 +320,12 @@ class Brian2RateNetwork:
         device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
         self._standalone = objects
         self._device = get_device()
+        self._built_data = {"x_ta.values": _digest(schedule.images), "y_ta.values": _digest(schedule.targets)}
+
+
+def _digest(values: np.ndarray) -> str:
+    """Content hash of an array as the binary would read it (float64, C order)."""
+    return hashlib.md5(np.ascontiguousarray(values, dtype=np.float64).data).hexdigest()
 
 
 def default_build_dir(layout: Layout) -> Path:
