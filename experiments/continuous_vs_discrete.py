@@ -158,7 +158,7 @@ def main() -> None:
     for label, name in RUNS:
         if args.only and name not in args.only:
             continue
-        run_dir = out / "runs" / name
+        run_dir = out / name
         history = train_to_target(name, run_dir, args.data_dir, args.target, args.max_epochs, args.overrides)
         histories[name] = history
         epochs = _epochs(run_dir)
