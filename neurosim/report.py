@@ -236,6 +236,11 @@ def _lines(plt: Any, spec: PlotSpec, done: list[dict[str, Any]], reference: dict
         numeric and xs and min(xs) > 0 and max(xs) / min(xs) > 20)
     if logx and numeric:
         ax.set_xscale("log")
+    if numeric and 0 < len(xs) <= 12:  # label the swept values themselves, not a generic scale
+        from matplotlib.ticker import NullFormatter
+
+        ax.set_xticks(xs, [_format(x) for x in xs], fontsize=8)
+        ax.xaxis.set_minor_formatter(NullFormatter())
     if spec.logy:
         ax.set_yscale("log")
     ax.set_xlabel(spec.x)
