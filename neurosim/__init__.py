@@ -22,20 +22,6 @@ def train(*args, **kwargs):
     return _train(*args, **kwargs)
 
 
-def bench(*args, **kwargs):
-    """Measure training throughput; see :func:`neurosim.bench.bench`."""
-    from .bench import bench as _bench
-
-    return _bench(*args, **kwargs)
-
-
-def gdu(*args, **kwargs):
-    """Check Theorem 1 on one batch; see :func:`neurosim.gdu.gdu`."""
-    from .gdu import gdu as _gdu
-
-    return _gdu(*args, **kwargs)
-
-
 def asymmetry_study(*args, **kwargs):
     """Fig. 1c study over initial weight angles; see :func:`neurosim.asymmetry.asymmetry_study`."""
     from .asymmetry import asymmetry_study as _study
@@ -43,9 +29,18 @@ def asymmetry_study(*args, **kwargs):
     return _study(*args, **kwargs)
 
 
-# Imported eagerly (both are light: no torch, no dask at import): the functions must be what
-# ``neurosim.sweep`` and ``neurosim.report`` name. Importing a submodule binds its name on the
-# package, and it is only bound the first time, which is here, before the functions replace it.
+def drift_study(*args, **kwargs):
+    """Test error of a trained run as its conductances drift; see :func:`neurosim.drift.drift_study`."""
+    from .drift import drift_study as _drift
+
+    return _drift(*args, **kwargs)
+
+
+# Imported eagerly: these functions share their module's name, and importing a submodule binds
+# its name on the package the first time only (here), before the function replaces it; a lazy
+# wrapper would be replaced by the module as soon as anything imported ``neurosim.gdu``.
+from .bench import bench
+from .gdu import gdu
 from .report import report
 from .sweep import sweep
 
@@ -58,6 +53,7 @@ __all__ = [
     "__version__",
     "asymmetry_study",
     "bench",
+    "drift_study",
     "gdu",
     "load_config",
     "report",

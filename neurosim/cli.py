@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import NeurosimError
 
@@ -77,6 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--metric", help="plot this column instead of the sweep's metric (e.g. best_test_error)")
     rep.add_argument("--no-plots", action="store_true", help="print the table only")
 
+    drift = sub.add_parser("drift", help="test error of a trained run as its device conductances drift "
+                                         "(w (t/t0)^-nu per device), at several times after programming")
+    drift.add_argument("run", help="run folder written by neurosim train (config.yaml, checkpoint.pt)")
+    drift.add_argument("--times", default="1,60,3600,86400,2592000,31536000",
+                       help="seconds after programming, comma-separated (default 1 s to 1 year)")
+    drift.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="e.g. --set synapses.params.drift_nu=0.05 (the run's own device by default)")
+    drift.add_argument("--compensate", action="store_true", help="rescale each layer by its mean decay")
+    drift.add_argument("--out", help="where drift.json and drift.png go (default: the run folder)")
+    drift.add_argument("--data-dir", help="dataset folder")
+
     show = sub.add_parser("config", help="print the resolved config (after --set overrides)")
     show.add_argument("config")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -92,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     except NeurosimError as exc:
         print(f"neurosim: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # the output went to a pipe that closed early (e.g. `| head`)
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         if args.command == "sweep":
             print("neurosim: interrupted; finished points and epochs are saved (run the same command again "
@@ -159,9 +174,10 @@ def _run(args: argparse.Namespace) -> int:
         from .device_models import describe, device_config, plot_pulse_response
 
         if args.action == "list":
-            for name in available("devices"):
-                config = device_config(name)
-                print(f"{name:<12} {config.description}")
+            names = available("devices")
+            width = max(map(len, names))
+            for name in names:
+                print(f"{name:<{width}}  {device_config(name).description}")
             return 0
         if not args.name:
             from .errors import ConfigError
@@ -175,6 +191,19 @@ def _run(args: argparse.Namespace) -> int:
             plot = args.plot or f"{config.name}_pulses.png"
             plot_pulse_response(config, plot)
             print(f"pulse response: {plot}")
+    elif args.command == "drift":
+        from .drift import drift_study
+        from .errors import ConfigError
+
+        try:
+            times = [float(t) for t in args.times.split(",")]
+        except ValueError:
+            raise ConfigError("--times", args.times, "comma-separated seconds, e.g. 1,3600,86400") from None
+        result = drift_study(args.run, times, overrides=args.overrides, compensate=args.compensate,
+                             out=args.out, data_dir=args.data_dir)
+        for row in result["rows"]:
+            print(f"t = {row['seconds']:>12g} s: test error {row['test_error']:.2%}")
+        print(f"written: {Path(args.out or args.run) / ('drift_compensated' if args.compensate else 'drift')}.json/.png")
     elif args.command == "config":
         import yaml
 

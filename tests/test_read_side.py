@@ -130,5 +130,16 @@ def test_drift_decays_weights_as_a_power_law_and_compensation_helps(tmp_path):
     fixed = drift_study(run, times, overrides=["synapses.params.drift_nu=0.1"], compensate=True)
     assert [r["test_error"] for r in fixed["rows"]] == pytest.approx([errors[0]] * 3, abs=1e-9)
     assert (run / "drift.png").is_file() and (run / "drift_compensated.json").is_file()
-    # the checkpoint is untouched: the same evaluation again gives the same numbers
-    assert drift_study(run, times, overrides=["synapses.params.drift_nu=0.1"])["rows"] == plain["rows"]
+    # the checkpoint is untouched: the same evaluation again gives the same numbers (here through the CLI)
+    from neurosim.cli import main
+
+    assert main(["drift", str(run), "--times", "1,1000,1e9", "--set", "synapses.params.drift_nu=0.1",
+                 "--out", str(tmp_path / "cli")]) == 0
+    assert neurosim_json(tmp_path / "cli" / "drift.json")["rows"] == plain["rows"]
+    assert main(["drift", str(run), "--times", "soon"]) == 2
+
+
+def neurosim_json(path):
+    import json
+
+    return json.loads(path.read_text())
