@@ -11,8 +11,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# Imported eagerly: these functions share their module's name, and importing a submodule binds
+# its name on the package the first time only (here), before the function replaces it; a lazy
+# wrapper would be replaced by the module as soon as anything imported ``neurosim.gdu``.
+from .bench import bench
 from .config import Config, load_config
 from .errors import ConfigError, DataError, DivergenceError, NeurosimError
+from .gdu import gdu
+from .report import report
+from .sweep import sweep
 
 
 def train(*args, **kwargs):
@@ -35,14 +42,6 @@ def drift_study(*args, **kwargs):
 
     return _drift(*args, **kwargs)
 
-
-# Imported eagerly: these functions share their module's name, and importing a submodule binds
-# its name on the package the first time only (here), before the function replaces it; a lazy
-# wrapper would be replaced by the module as soon as anything imported ``neurosim.gdu``.
-from .bench import bench
-from .gdu import gdu
-from .report import report
-from .sweep import sweep
 
 __all__ = [
     "Config",
