@@ -53,7 +53,8 @@ REFERENCE_VALUES = {"states": 1024, "up_down": 0.0, "dw_min_std": 0.0, "dw_min_d
                     "read_noise_std": 0.0}
 """The reference device's own value of each swept parameter (its run is the sweep's point there)."""
 SUBSETS = {"cvf": ["ideal", "levels_256", "levels_64", "taox_tio2", "aihwkit_ecram", "ag_a_si"],
-           "ep": ["ideal", "levels_256", "levels_64", "ag_a_si"]}
+           "ep": ["ideal", "levels_256", "levels_64", "ag_a_si", "aihwkit_pcm",
+                  "reference=levels_256:states=1024", "reference_up_down_0.1=levels_256:states=1024,up_down=0.1"]}
 """C-VF and EP (one write per batch instead of one per nudged step) run on a subset of the devices:
 the machine time of full second and third tables is better spent elsewhere."""
 
@@ -78,13 +79,22 @@ def run(out: Path, config: str, overrides: list[str], common: list[str]) -> dict
             "energy_joules": device.get("energy_joules", 0.0), "seconds": result["wall_seconds"]}
 
 
+def parse_device(entry: str) -> tuple[str, str, list[str]]:
+    """'preset' or 'label=preset:key=value,key=value' (a preset with overrides, e.g. the reference
+    device of the property sweeps) -> (label, preset, ['key=value', ...])."""
+    label, _, spec = entry.partition("=") if ":" in entry else (entry, "", entry)
+    device, _, params = spec.partition(":")
+    return label, device, [p for p in params.split(",") if p]
+
+
 def presets_study(out: Path, common: list[str]) -> None:
     devices = ["ideal"] + [d for d in catalog.available("devices") if d != "ideal"]
     for estimator, config in ESTIMATORS.items():
         rows = []
-        for device in SUBSETS.get(estimator, devices):
-            rows.append({"device": device, **run(out / estimator / device, config,
-                                                 [f"synapses.device={device}"], common)})
+        for entry in SUBSETS.get(estimator, devices):
+            label, device, params = parse_device(entry)
+            overrides = [f"synapses.device={device}"] + [f"synapses.params.{k}" for k in params]
+            rows.append({"device": label, **run(out / estimator / label, config, overrides, common)})
         ideal = rows[0]["test_error"]
         for row in rows:
             row["gap_to_ideal"] = row["test_error"] - ideal
