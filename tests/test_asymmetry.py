@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def test_study_measures_every_point_and_resumes_without_retraining(tmp_path, mon
         raise AssertionError("a finished point was recomputed")
 
     monkeypatch.setattr("neurosim.trainer.train", refuse)
-    monkeypatch.setattr("neurosim.gdu.gdu", refuse)
+    monkeypatch.setattr(sys.modules["neurosim.gdu"], "gdu", refuse)  # the module (neurosim.gdu is the function)
     again = neurosim.asymmetry_study(spec(), out=tmp_path / "study", progress=False)
     assert again.rows == rows
     assert "angle_90" in again.table
