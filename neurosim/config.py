@@ -317,20 +317,39 @@ class BackendConfig:
     tau_ms: float = 10.0
     """Membrane time constant of the leaky integrators in ms; the step is dt = circuit.eps * tau
     (the dynamics depend on eps only: tau sets the physical time scale of the Brian2 run)."""
+    r_max_hz: float = 1000.0
+    """brian2-spiking: firing rate at rho = 1 (at most 1/dt)."""
+    tau_syn_ms: float = 2.0
+    """brian2-spiking: time constant of the synaptic currents and of the learning traces."""
+    spikes: str = "regular"
+    """brian2-spiking: 'regular' (integrate-and-fire, random initial phase) or 'poisson'."""
+    window: int = 40
+    """brian2-spiking: steps at the end of each phase whose spikes are counted and paired."""
 
     def validate(self, prefix: str) -> None:
         _choice(f"{prefix}.name", self.name, BACKENDS)
         _choice(f"{prefix}.target", self.target, BRIAN2_TARGETS)
         if not (isinstance(self.tau_ms, (int, float)) and self.tau_ms > 0 and math.isfinite(self.tau_ms)):
             raise ConfigError(f"{prefix}.tau_ms", self.tau_ms, "a positive time constant in ms")
+        _choice(f"{prefix}.spikes", self.spikes, ("regular", "poisson"))
+        for key in ("r_max_hz", "tau_syn_ms"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+                raise ConfigError(f"{prefix}.{key}", value, "a positive number")
+        if not (isinstance(self.window, int) and self.window >= 1):
+            raise ConfigError(f"{prefix}.window", self.window, "a positive number of steps")
 
     def validate_run(self, config: Config) -> None:
         """What the Brian2 backend can simulate: the continuous-time network, one example at a
         time, EP or C-EP, in float64 on the CPU, with ideal synapses."""
         if self.name == "torch":
             return
-        if self.name == "brian2-spiking":
-            raise ConfigError("backend.name", self.name, "'torch' or 'brian2' (the spiking backend is not built yet)")
+        if self.name == "brian2-spiking" and config.estimator.name != "ep":
+            raise ConfigError("estimator.name", config.estimator.name,
+                              "ep for backend brian2-spiking (updates at the end of each example)")
+        if self.name == "brian2-spiking" and not self.window <= min(config.estimator.T, config.estimator.K):
+            raise ConfigError("backend.window", self.window,
+                              f"at most min(estimator.T, estimator.K) = {min(config.estimator.T, config.estimator.K)} steps")
         checks = [
             ("circuit.dynamics", config.circuit.dynamics, config.circuit.dynamics == "continuous",
              "continuous for backend brian2 (the leaky integrators of SPEC §4)"),

@@ -239,7 +239,7 @@ def test_train_with_brian2_equals_torch_training(tmp_path):
     ("train.batch_size", 20, "online"),
     ("compute.dtype", "float32", "float64"),
     ("synapses.device", "levels_64", "ideal"),
-    ("backend.name", "brian2-spiking", "not built yet"),
+    ("backend.spikes", "bursting", "regular"),
     ("backend.target", "gpu", "cpp_standalone"),
     ("backend.tau_ms", -1.0, "positive"),
 ])

@@ -102,9 +102,16 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
     images = torch.cat([train_set.images, test_set.images]).double().numpy()
     labels = torch.cat([train_set.labels, test_set.labels]).numpy()
     targets = np.eye(classes)[labels]
-    layout = layout_for(config, n_train + n_test, n_train + n_test)
-    b2net = Brian2RateNetwork(layout, torch_params(network), config.estimator.lr, config.backend.target,
-                              config.backend.build_dir)
+    if config.backend.name == "brian2-spiking":  # spikes and an STDP-style rule (brian2_spiking.py)
+        from .brian2_spiking import Brian2SpikingNetwork, layout_for as spiking_layout_for
+
+        b2net = Brian2SpikingNetwork(spiking_layout_for(config, n_train + n_test, n_train + n_test),
+                                     torch_params(network), config.estimator.lr, config.backend.target,
+                                     config.backend.build_dir)
+    else:
+        layout = layout_for(config, n_train + n_test, n_train + n_test)
+        b2net = Brian2RateNetwork(layout, torch_params(network), config.estimator.lr, config.backend.target,
+                                  config.backend.build_dir)
 
     t_run = time.perf_counter()
     for epoch in range(start_epoch + 1, config.train.epochs + 1):

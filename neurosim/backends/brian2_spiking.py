@@ -1,0 +1,329 @@
+"""Spiking EP in Brian2 (``backend: brian2-spiking``): neurons that talk only by spikes, and
+synapses that learn from spike timing with a rule whose expected value is EP's update.
+
+Each state neuron keeps the leaky state of the rate model (``brian2_equations``), but it sees
+its neighbours only through their spikes:
+
+    tau ds/dt     = -s + I_syn + I_in + b [+ beta (y - s) on the outputs while nudged]
+    tau_syn dI_syn/dt = -I_syn,   I_syn += w / (r_max tau_syn) at each spike of a neighbour
+    spikes at rate r_max rho(s): integrate-and-fire on a phase, dv/dt = r_max rho(s), spike and
+                                 v -= 1 at v > 1 (regular, the default), or Poisson (rand() <
+                                 r_max rho(s) dt)
+
+A neighbour firing at rate r_max rho_j adds w / (r_max tau_syn) per spike to a current that
+decays with tau_syn: its mean is w rho_j, so the mean of I_syn is W rho(s), the rate model's
+synaptic input. A layer pair's symmetric weights live in ONE Synapses object: ``on_pre``
+(a spike of the lower layer) drives the upper neuron, ``on_post`` (a spike of the upper layer)
+drives the lower one, with the same w. The input layer stays analog: W_1 x (pixels as rates)
+is summed once per example, as in the rate backend.
+
+Learning (EP form, applied at the end of each example), all of it local and event-driven:
+
+- each neuron keeps a trace x (tau_tr dx/dt = -x, x += 1 / (r_max tau_tr) at its spikes; mean rho);
+- a phase sign g(t) shared by the network: -1 in the last L steps of the free phase, +1 in the
+  last L steps of the nudged phase, 0 otherwise;
+- each synapse an eligibility e: at a spike of the pre neuron e += g x_post / (2 r_max L dt), at a
+  spike of the post neuron e += g x_pre / (2 r_max L dt) (a symmetric STDP window, signed by g);
+- at the end of the example w += (lr / beta) e, and e = 0; biases (and W_1 = delta x^T with the
+  analog input) from the neurons' spike counts in the two windows.
+
+E[e] = rho_i^beta rho_j^beta - rho_i^0 rho_j^0 when both windows sit at the fixed points and the
+spike trains are uncorrelated at the scale of tau_tr: EP's update (derivation: docs/spiking.md).
+
+The network reuses the rate backend's machinery: the per-example schedule as TimedArrays, phase
+resets and updates with ``run_regularly``, the standalone project compiled once per layout and
+fed new weights through ``run_args``, weights travelling by the synapses' (i, j) indices.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from . import brian2_equations as eq
+from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule, _codegen_target
+from .weights import matrix_from_synapses, synapse_values
+
+SPIKES = ("regular", "poisson")
+
+
+@dataclass(frozen=True)
+class SpikingLayout(Layout):
+    """A rate Layout plus what the spikes need. ``eps`` = dt/tau as for the rate network; T and K
+    count steps of dt. Times in ms, rates in Hz."""
+
+    r_max_hz: float = 1000.0
+    """Firing rate at rho = 1."""
+    tau_syn_ms: float = 2.0
+    """Time constant of the synaptic currents and of the learning traces."""
+    spikes: str = "regular"
+    """'regular' (integrate-and-fire on a phase, random initial phase) or 'poisson'."""
+    window: int = 40
+    """L: steps at the end of each phase over which spikes are counted and paired."""
+    seed: int = 0
+    """Brian2's random seed (initial phases, Poisson spikes)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.rule != "ep":
+            raise ConfigError("estimator.name", self.rule, "ep for backend brian2-spiking (updates at the end of "
+                                                           "each example; the C-EP form is not built)")
+        if self.spikes not in SPIKES:
+            raise ConfigError("backend.spikes", self.spikes, "one of " + ", ".join(SPIKES))
+        dt_s = self.eps * self.tau_ms * 1e-3
+        if not (self.r_max_hz > 0 and self.r_max_hz * dt_s <= 1.0):
+            raise ConfigError("backend.r_max_hz", self.r_max_hz,
+                              f"a rate in (0, 1/dt] = (0, {1 / dt_s:g}] Hz (at most one spike per step)")
+        if not self.tau_syn_ms > dt_s * 1e3:
+            raise ConfigError("backend.tau_syn_ms", self.tau_syn_ms,
+                              f"longer than the step dt = {dt_s * 1e3:g} ms (its Euler decay would be total)")
+        if not (1 <= self.window <= self.T and self.window <= self.K):
+            raise ConfigError("backend.window", self.window,
+                              f"between 1 and min(T, K) = {min(self.T, self.K)} steps")
+
+
+def layer_equations(layer: int, n_layers: int, layout: SpikingLayout) -> str:
+    """Equations of spiking state layer ``layer`` (1 = first hidden, ``n_layers`` = output)."""
+    currents = ["I_syn"]
+    declarations = []
+    if layer == 1:
+        currents.append("I_in")
+        declarations.append("I_in : 1 (linked)  # W_1 x, analog input, summed once per example")
+        declarations.append("delta : 1  # coef (rate_nudged - rate_free): W_1's update is delta_post x_pre")
+    output = layer == n_layers
+    nudge = " + nudge" if output else ""
+    lines = [
+        f"ds/dt = (-s + {' + '.join(currents)} + b{nudge}) / tau : 1",
+        "dI_syn/dt = -I_syn / tau_syn : 1  # spikes of the neighbours, filtered: mean W rho(s)",
+        "dx/dt = -x / tau_syn : 1  # trace of this neuron's spikes (mean rho)",
+        f"r = {eq.rho_expression(layout.activation)} : 1",
+        "offset = timestep(t, dt) % S : integer (shared)  # steps since the example started",
+        # g: -1 in the last L steps of the free phase, +1 in the last L of the nudged phase
+        "g = int(offset >= S - L) - int(offset >= T - L) * int(offset < T) : 1 (shared)",
+        "b : 1",
+        "c_free : 1  # spikes in the free window",
+        "c_nudged : 1  # spikes in the nudged window",
+        "lr : 1 (shared)",
+        "beta_now : 1 (shared)",
+        "gate : 1 (shared)",
+        "coef = gate * lr / beta_now : 1 (shared)",
+        *declarations,
+    ]
+    if layout.spikes == "regular":
+        lines.append("dv/dt = r_max * r : 1  # phase of the integrate-and-fire oscillator")
+    if output:
+        lines.append("y : 1")
+        lines.append("nudge = int(offset >= T) * gate * beta_now * (y - s) : 1")
+    return "\n".join(lines)
+
+
+THRESHOLD = {"regular": "v > 1", "poisson": "rand() < r_max * r * dt"}
+RESET_COMMON = "x += 1 / (r_max * tau_syn)\nc_free += int(g < 0)\nc_nudged += int(g > 0)"
+RESET = {"regular": "v -= 1\n" + RESET_COMMON, "poisson": RESET_COMMON}
+
+SYNAPSE_MODEL = "w : 1\nelig : 1  # eligibility: signed sum of spike pairs"
+ON_PRE = "I_syn_post += w * k_syn\nelig += g_post * x_post * k_e"
+"""A spike of the lower neuron drives the upper one and pairs with the upper neuron's trace."""
+ON_POST = "I_syn_pre += w * k_syn\nelig += g_post * x_pre * k_e"
+"""A spike of the upper neuron drives the lower one (same w) and pairs with the lower trace."""
+SYNAPSE_UPDATE = "w += coef_post * elig\nelig = 0"
+
+
+def end_of_example_update(layer: int) -> str:
+    """Bias (and layer 1's delta for W_1) from the spike counts of the two windows."""
+    code = ["b += coef * (c_nudged - c_free) * k_count"]
+    if layer == 1:
+        code.insert(0, "delta = coef * (c_nudged - c_free) * k_count")
+    return "\n".join(code)
+
+
+def example_reset(layer: int, n_layers: int, spikes: str) -> str:
+    code = ["beta_now = beta_ta(t)", "gate = gate_ta(t)", "s = 0", "I_syn = 0", "x = 0",
+            "c_free = 0", "c_nudged = 0"]
+    if spikes == "regular":
+        code.append("v = rand()  # a random phase: the neurons do not fire in lockstep")
+    if layer == n_layers:
+        code.append("y = y_ta(row_ta(t) * ms, i)")
+    return "\n".join(code)
+
+
+@dataclass
+class SpikingOutput(RunOutput):
+    """RunOutput plus, per layer, the firing rates (spike counts / (r_max L dt)) of each
+    example's late free and late nudged windows, [n_examples, size]."""
+
+    rates_free: list[np.ndarray] | None = None
+    rates_nudged: list[np.ndarray] | None = None
+    spikes: list[tuple[np.ndarray, np.ndarray]] | None = None
+    """With ``record_states``: per layer, (neuron indices, spike times in ms)."""
+
+
+class Brian2SpikingNetwork(Brian2RateNetwork):
+    """The spiking network of a SpikingLayout; ``run`` simulates a Schedule (see the module
+    docstring). ``free_outputs`` are the output layer's free-window rates."""
+
+    layout: SpikingLayout
+
+    def __init__(self, layout: SpikingLayout, params, lrs, target: str = "numpy",
+                 build_dir: str | Path | None = None) -> None:
+        if not isinstance(layout, SpikingLayout):
+            raise TypeError("Brian2SpikingNetwork needs a SpikingLayout")
+        super().__init__(layout, params, lrs, target, build_dir or default_build_dir(layout))
+
+    def _run_runtime(self, schedule: Schedule) -> RunOutput:
+        import time
+
+        import brian2 as b2
+
+        with _codegen_target(self.target):
+            b2.seed(self.layout.seed + self._runs)
+            self._runs += 1
+            objects = build_objects(self.layout, schedule, self.lrs)
+            for syn, (w, _) in zip(objects["synapses"], self.params):
+                syn.w[:] = synapse_values(w, syn.i[:], syn.j[:])
+            for group, (_, b) in zip(objects["layers"], self.params):
+                group.b[:] = b
+            net = b2.Network(*objects["all"])
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            net.run(objects["duration"], namespace=objects["namespace"])
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            return self._collect(objects, seconds, cpu)
+
+    def _collect(self, objects: dict[str, Any], seconds: float, cpu_seconds: float) -> SpikingOutput:
+        sizes = self.layout.sizes
+        params = []
+        for n, (syn, group) in enumerate(zip(objects["synapses"], objects["layers"])):
+            w = matrix_from_synapses(np.asarray(syn.w[:]), np.asarray(syn.i[:]), np.asarray(syn.j[:]),
+                                     (sizes[n + 1], sizes[n]), name=syn.name)
+            params.append((w, np.array(group.b[:], dtype=np.float64)))
+        self.params = params
+        scale = 1.0 / (self.layout.r_max_hz * self.layout.window * self.layout.eps * self.layout.tau_ms * 1e-3)
+        free, nudged = [], []
+        for mon in objects["count_monitors"]:  # row 0: the start, before any example ended
+            free.append(np.asarray(mon.c_free)[:, 1:].T * scale)
+            nudged.append(np.asarray(mon.c_nudged)[:, 1:].T * scale)
+        states = spikes = None
+        if self.layout.record_states:
+            states = [np.asarray(m.s).T.copy() for m in objects["state_monitors"]]
+            spikes = [(np.asarray(m.i[:]).copy(), np.asarray(m.t[:] / 1e-3).copy()) for m in objects["spike_monitors"]]
+        return SpikingOutput(free[-1].copy(), states, seconds, cpu_seconds, free, nudged, spikes)
+
+    def _generate_and_compile(self, schedule: Schedule) -> None:
+        import brian2 as b2
+        from brian2 import device, set_device
+        from brian2.devices.device import get_device
+
+        set_device("cpp_standalone", build_on_run=False, directory=str(self.build_dir))
+        device.reinit()
+        device.activate(build_on_run=False, directory=str(self.build_dir))
+        b2.prefs.devices.cpp_standalone.openmp_threads = 0
+        b2.seed(self.layout.seed)
+        objects = build_objects(self.layout, schedule, self.lrs)
+        net = b2.Network(*objects["all"])
+        net.run(objects["duration"], namespace=objects["namespace"])
+        device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
+        self._standalone = objects
+        self._device = get_device()
+        from .brian2_rate import _digest
+
+        self._built_data = {"x_ta.values": _digest(schedule.images), "y_ta.values": _digest(schedule.targets)}
+
+
+def default_build_dir(layout: SpikingLayout) -> Path:
+    root = os.environ.get("NEUROSIM_BRIAN2_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "neurosim", "brian2")
+    return Path(root) / f"spiking_{layout.key()}"
+
+
+def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -> dict[str, Any]:
+    """Create the Brian2 groups, synapses, operations and monitors of a spiking layout."""
+    import brian2 as b2
+    from brian2 import Hz, ms
+
+    sizes = layout.sizes
+    n_layers = len(sizes) - 1
+    tau = layout.tau_ms * ms
+    dt = layout.eps * tau
+    period = layout.steps_per_example * dt
+    r_max = layout.r_max_hz * Hz
+    tau_syn = layout.tau_syn_ms * ms
+    x_ta = b2.TimedArray(np.asarray(schedule.images, dtype=np.float64), dt=1 * ms, name="x_ta")
+    y_ta = b2.TimedArray(np.asarray(schedule.targets, dtype=np.float64), dt=1 * ms, name="y_ta")
+    row_ta = b2.TimedArray(np.asarray(schedule.rows, dtype=np.float64), dt=period, name="row_ta")
+    beta_ta = b2.TimedArray(np.asarray(schedule.betas, dtype=np.float64), dt=period, name="beta_ta")
+    gate_ta = b2.TimedArray(np.asarray(schedule.gates, dtype=np.float64), dt=period, name="gate_ta")
+    window_seconds = layout.window * dt
+    namespace = {"tau": tau, "tau_syn": tau_syn, "r_max": r_max, "S": layout.steps_per_example, "T": layout.T,
+                 "L": layout.window, "ms": ms, "x_ta": x_ta, "y_ta": y_ta, "row_ta": row_ta, "beta_ta": beta_ta,
+                 "gate_ta": gate_ta,
+                 "k_syn": float(1.0 / (r_max * tau_syn)),  # current jump per spike: mean w rho
+                 "k_e": float(1.0 / (2 * r_max * window_seconds)),  # eligibility per spike pair
+                 "k_count": float(1.0 / (r_max * window_seconds))}  # spike count -> rate estimate
+
+    inputs = b2.NeuronGroup(sizes[0], "x : 1", dt=period, name="inputs")
+    inputs.run_regularly("x = x_ta(row_ta(t) * ms, i)", dt=period, when="start", order=3, name="inputs_load")
+    drive = b2.NeuronGroup(sizes[1], "I_in : 1\ndelta : 1 (linked)", dt=period, order=-10, name="drive")
+    layers = []
+    for n in range(1, n_layers + 1):
+        group = b2.NeuronGroup(sizes[n], layer_equations(n, n_layers, layout), threshold=THRESHOLD[layout.spikes],
+                               reset=RESET[layout.spikes], method="euler", dt=dt, order=0, name=f"layer{n}")
+        group.lr = lrs[n - 1]
+        group.beta_now = 1.0
+        group.gate = 0.0
+        # The reset (trace increment, counts) runs before the synapses of the same step: a pair
+        # of spikes in one step is then seen by both pathways, each with half the weight, and
+        # with Euler decay the pair kernel sums to exactly 1 (docs/spiking.md).
+        group.resetter["spike"].when = "thresholds"
+        group.resetter["spike"].order = 1
+        if layout.spikes == "regular":
+            group.v = "rand()"
+        group.run_regularly(end_of_example_update(n), dt=period, when="start", order=1, name=f"layer{n}_update")
+        group.run_regularly(example_reset(n, n_layers, layout.spikes), dt=period, when="start", order=3,
+                            name=f"layer{n}_reset")
+        if layout.clamp:
+            group.run_regularly("s = clip(s, 0, 1)", when="after_groups", name=f"layer{n}_clamp")
+        layers.append(group)
+    layers[0].I_in = b2.linked_var(drive, "I_in")
+    drive.delta = b2.linked_var(layers[0], "delta")
+
+    synapses, connect = [], {}
+    for n in range(1, n_layers + 1):
+        i_pre, j_post = (a.ravel() for a in np.meshgrid(np.arange(sizes[n - 1]), np.arange(sizes[n]), indexing="ij"))
+        if n == 1:
+            syn = b2.Synapses(inputs, drive, eq.INPUT_SYNAPSE_MODEL, dt=period, name="syn1")
+            syn.connect(i=i_pre, j=j_post)
+            syn.run_regularly(eq.INPUT_SYNAPSE_UPDATE, dt=period, when="start", order=2, name="syn1_update")
+        else:
+            syn = b2.Synapses(layers[n - 2], layers[n - 1], SYNAPSE_MODEL, on_pre=ON_PRE, on_post=ON_POST,
+                              dt=dt, name=f"syn{n}")
+            syn.connect(i=i_pre, j=j_post)
+            syn.run_regularly(SYNAPSE_UPDATE, dt=period, when="start", order=2, name=f"syn{n}_update")
+        synapses.append(syn)
+        connect[syn.name] = (i_pre.astype(np.int32), j_post.astype(np.int32))
+
+    count_monitors = [b2.StateMonitor(g, ["c_free", "c_nudged"], record=True, dt=period, when="start", order=0,
+                                      name=f"{g.name}_counts") for g in layers]
+    state_monitors, spike_monitors = [], []
+    if layout.record_states:
+        state_monitors = [b2.StateMonitor(g, "s", record=True, when="end", order=5, name=f"{g.name}_states")
+                          for g in layers]
+        spike_monitors = [b2.SpikeMonitor(g, name=f"{g.name}_spikes") for g in layers]
+    duration = (layout.n_examples * layout.steps_per_example + 1) * dt
+    return {"all": [inputs, drive, *layers, *synapses, *count_monitors, *state_monitors, *spike_monitors],
+            "layers": layers, "synapses": synapses, "connect": connect, "count_monitors": count_monitors,
+            "state_monitors": state_monitors, "spike_monitors": spike_monitors, "namespace": namespace,
+            "duration": duration, "x_ta": x_ta, "y_ta": y_ta, "row_ta": row_ta, "beta_ta": beta_ta,
+            "gate_ta": gate_ta}
+
+
+def layout_for(config, n_examples: int, n_rows: int) -> SpikingLayout:
+    """The spiking layout of a config (``backend.name: brian2-spiking``) and data size."""
+    c, b, e = config.circuit, config.backend, config.estimator
+    return SpikingLayout(sizes=tuple(c.layers), activation=c.activation, eps=c.eps, tau_ms=b.tau_ms, clamp=c.clamp,
+                         T=e.T, K=e.K, rule=e.name, n_examples=n_examples, n_rows=n_rows, r_max_hz=b.r_max_hz,
+                         tau_syn_ms=b.tau_syn_ms, spikes=b.spikes, window=b.window, seed=config.seed)
