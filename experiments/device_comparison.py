@@ -37,6 +37,7 @@ from neurosim.plots import plot_error_curves
 EPOCHS = 3
 TRAIN_SAMPLES = 10000
 ESTIMATORS = {"cep": "mnist_fc1_cep", "cvf": "mnist_fc1_cvf", "ep": "mnist_fc1_ep"}
+LABELS = {"cep": "C-EP", "cvf": "C-VF", "ep": "EP"}
 BASE_DEVICE = ("levels_256", {"states": 1024})
 """Reference device of the property sweeps: 1024 equal steps over [-0.6, 0.6] (a step of 1.2e-3, the
 size of aihwkit's ReRAM/ECRAM presets' dw_min once scaled to this range), no noise."""
@@ -100,7 +101,7 @@ def presets_study(out: Path, common: list[str]) -> None:
             row["gap_to_ideal"] = row["test_error"] - ideal
         atomic_write_json(out / estimator / "summary.json", {"config": config, "epochs": EPOCHS,
                                                              "train_samples": TRAIN_SAMPLES, "rows": rows})
-        lines = [f"{estimator.upper()}-1h (`{config}`), {TRAIN_SAMPLES} training samples, {EPOCHS} epochs:", "",
+        lines = [f"{LABELS[estimator]}-1h (`{config}`), {TRAIN_SAMPLES} training samples, {EPOCHS} epochs:", "",
                  "| device | test error | gap to ideal | pulses | pulses per device (mean / max) | energy (J) |",
                  "|---|---|---|---|---|---|"]
         for r in rows:
@@ -114,7 +115,7 @@ def presets_study(out: Path, common: list[str]) -> None:
         series = [{"label": r["device"], "errors": r["curve"], "style": "k--" if r["device"] == "ideal" else "o-"}
                   for r in rows if r["curve"]]
         plot_error_curves(series, out / estimator / "curves.png",
-                          f"{estimator.upper()}-1h on devices ({TRAIN_SAMPLES} samples, {EPOCHS} epochs): test error",
+                          f"{LABELS[estimator]}-1h on devices ({TRAIN_SAMPLES} samples, {EPOCHS} epochs): test error",
                           size=(7, 4.5), legend_size=6, columns=2)
 
 
