@@ -325,6 +325,8 @@ class BackendConfig:
     """brian2-spiking: 'regular' (integrate-and-fire, random initial phase) or 'poisson'."""
     window: int = 40
     """brian2-spiking: steps at the end of each phase whose spikes are counted and paired."""
+    inputs: str = "analog"
+    """brian2-spiking: 'analog' (pixels as rates) or 'poisson' (pixels as Poisson spike trains)."""
 
     def validate(self, prefix: str) -> None:
         _choice(f"{prefix}.name", self.name, BACKENDS)
@@ -332,6 +334,7 @@ class BackendConfig:
         if not (isinstance(self.tau_ms, (int, float)) and self.tau_ms > 0 and math.isfinite(self.tau_ms)):
             raise ConfigError(f"{prefix}.tau_ms", self.tau_ms, "a positive time constant in ms")
         _choice(f"{prefix}.spikes", self.spikes, ("regular", "poisson"))
+        _choice(f"{prefix}.inputs", self.inputs, ("analog", "poisson"))
         for key in ("r_max_hz", "tau_syn_ms"):
             value = getattr(self, key)
             if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):

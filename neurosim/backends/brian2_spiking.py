@@ -50,6 +50,7 @@ from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule, _codege
 from .weights import matrix_from_synapses, synapse_values
 
 SPIKES = ("regular", "poisson")
+INPUTS = ("analog", "poisson")
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,17 @@ class SpikingLayout(Layout):
     """L: steps at the end of each phase over which spikes are counted and paired."""
     seed: int = 0
     """Brian2's random seed (initial phases, Poisson spikes)."""
+    inputs: str = "analog"
+    """'analog' (W_1 x with pixels as rates, summed once per example) or 'poisson' (each pixel
+    a Poisson train of rate r_max x; W_1 then learns from spike pairs like the other layers)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.rule != "ep":
             raise ConfigError("estimator.name", self.rule, "ep for backend brian2-spiking (updates at the end of "
                                                            "each example; the C-EP form is not built)")
+        if self.inputs not in INPUTS:
+            raise ConfigError("backend.inputs", self.inputs, "one of " + ", ".join(INPUTS))
         if self.spikes not in SPIKES:
             raise ConfigError("backend.spikes", self.spikes, "one of " + ", ".join(SPIKES))
         dt_s = self.eps * self.tau_ms * 1e-3
@@ -91,7 +97,7 @@ def layer_equations(layer: int, n_layers: int, layout: SpikingLayout) -> str:
     """Equations of spiking state layer ``layer`` (1 = first hidden, ``n_layers`` = output)."""
     currents = ["I_syn"]
     declarations = []
-    if layer == 1:
+    if layer == 1 and layout.inputs == "analog":
         currents.append("I_in")
         declarations.append("I_in : 1 (linked)  # W_1 x, analog input, summed once per example")
         declarations.append("delta : 1  # coef (rate_nudged - rate_free): W_1's update is delta_post x_pre")
@@ -132,12 +138,15 @@ ON_PRE = "I_syn_post += w * k_syn\nelig += g_post * x_post * k_e"
 ON_POST = "I_syn_pre += w * k_syn\nelig += g_post * x_pre * k_e"
 """A spike of the upper neuron drives the lower one (same w) and pairs with the lower trace."""
 SYNAPSE_UPDATE = "w += coef_post * elig\nelig = 0"
+INPUT_EQUATIONS = "x : 1  # pixel\ndxtr/dt = -xtr / tau_syn : 1  # trace of the pixel's spikes (mean x)"
+INPUT_ON_POST = "elig += g_post * xtr_pre * k_e"
+"""Poisson inputs: the input is clamped (no feedback current), but its synapses pair spikes alike."""
 
 
-def end_of_example_update(layer: int) -> str:
-    """Bias (and layer 1's delta for W_1) from the spike counts of the two windows."""
+def end_of_example_update(layer: int, inputs: str) -> str:
+    """Bias (and layer 1's delta for W_1 with analog inputs) from the spike counts of the two windows."""
     code = ["b += coef * (c_nudged - c_free) * k_count"]
-    if layer == 1:
+    if layer == 1 and inputs == "analog":
         code.insert(0, "delta = coef * (c_nudged - c_free) * k_count")
     return "\n".join(code)
 
@@ -265,9 +274,20 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
                  "k_e": float(1.0 / (2 * r_max * window_seconds)),  # eligibility per spike pair
                  "k_count": float(1.0 / (r_max * window_seconds))}  # spike count -> rate estimate
 
-    inputs = b2.NeuronGroup(sizes[0], "x : 1", dt=period, name="inputs")
-    inputs.run_regularly("x = x_ta(row_ta(t) * ms, i)", dt=period, when="start", order=3, name="inputs_load")
-    drive = b2.NeuronGroup(sizes[1], "I_in : 1\ndelta : 1 (linked)", dt=period, order=-10, name="drive")
+    analog = layout.inputs == "analog"
+    if analog:
+        inputs = b2.NeuronGroup(sizes[0], "x : 1", dt=period, name="inputs")
+        inputs.run_regularly("x = x_ta(row_ta(t) * ms, i)", dt=period, when="start", order=3, name="inputs_load")
+        drive = b2.NeuronGroup(sizes[1], "I_in : 1\ndelta : 1 (linked)", dt=period, order=-10, name="drive")
+        front = [inputs, drive]
+    else:  # pixels as Poisson trains, with a trace of their spikes for the rule
+        inputs = b2.NeuronGroup(sizes[0], INPUT_EQUATIONS, threshold="rand() < r_max * x * dt",
+                                reset="xtr += 1 / (r_max * tau_syn)", method="euler", dt=dt, order=0, name="inputs")
+        inputs.resetter["spike"].when = "thresholds"
+        inputs.resetter["spike"].order = 1
+        inputs.run_regularly("x = x_ta(row_ta(t) * ms, i)\nxtr = 0", dt=period, when="start", order=3,
+                             name="inputs_load")
+        front = [inputs]
     layers = []
     for n in range(1, n_layers + 1):
         group = b2.NeuronGroup(sizes[n], layer_equations(n, n_layers, layout), threshold=THRESHOLD[layout.spikes],
@@ -282,19 +302,25 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
         group.resetter["spike"].order = 1
         if layout.spikes == "regular":
             group.v = "rand()"
-        group.run_regularly(end_of_example_update(n), dt=period, when="start", order=1, name=f"layer{n}_update")
+        group.run_regularly(end_of_example_update(n, layout.inputs), dt=period, when="start", order=1, name=f"layer{n}_update")
         group.run_regularly(example_reset(n, n_layers, layout.spikes), dt=period, when="start", order=3,
                             name=f"layer{n}_reset")
         if layout.clamp:
             group.run_regularly("s = clip(s, 0, 1)", when="after_groups", name=f"layer{n}_clamp")
         layers.append(group)
-    layers[0].I_in = b2.linked_var(drive, "I_in")
-    drive.delta = b2.linked_var(layers[0], "delta")
+    if analog:
+        layers[0].I_in = b2.linked_var(drive, "I_in")
+        drive.delta = b2.linked_var(layers[0], "delta")
 
     synapses, connect = [], {}
     for n in range(1, n_layers + 1):
         i_pre, j_post = (a.ravel() for a in np.meshgrid(np.arange(sizes[n - 1]), np.arange(sizes[n]), indexing="ij"))
-        if n == 1:
+        if n == 1 and not analog:
+            syn = b2.Synapses(inputs, layers[0], SYNAPSE_MODEL, on_pre=ON_PRE, on_post=INPUT_ON_POST, dt=dt,
+                              name="syn1")
+            syn.connect(i=i_pre, j=j_post)
+            syn.run_regularly(SYNAPSE_UPDATE, dt=period, when="start", order=2, name="syn1_update")
+        elif n == 1:
             syn = b2.Synapses(inputs, drive, eq.INPUT_SYNAPSE_MODEL, dt=period, name="syn1")
             syn.connect(i=i_pre, j=j_post)
             syn.run_regularly(eq.INPUT_SYNAPSE_UPDATE, dt=period, when="start", order=2, name="syn1_update")
@@ -314,7 +340,7 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
                           for g in layers]
         spike_monitors = [b2.SpikeMonitor(g, name=f"{g.name}_spikes") for g in layers]
     duration = (layout.n_examples * layout.steps_per_example + 1) * dt
-    return {"all": [inputs, drive, *layers, *synapses, *count_monitors, *state_monitors, *spike_monitors],
+    return {"all": [*front, *layers, *synapses, *count_monitors, *state_monitors, *spike_monitors],
             "layers": layers, "synapses": synapses, "connect": connect, "count_monitors": count_monitors,
             "state_monitors": state_monitors, "spike_monitors": spike_monitors, "namespace": namespace,
             "duration": duration, "x_ta": x_ta, "y_ta": y_ta, "row_ta": row_ta, "beta_ta": beta_ta,
@@ -326,4 +352,5 @@ def layout_for(config, n_examples: int, n_rows: int) -> SpikingLayout:
     c, b, e = config.circuit, config.backend, config.estimator
     return SpikingLayout(sizes=tuple(c.layers), activation=c.activation, eps=c.eps, tau_ms=b.tau_ms, clamp=c.clamp,
                          T=e.T, K=e.K, rule=e.name, n_examples=n_examples, n_rows=n_rows, r_max_hz=b.r_max_hz,
-                         tau_syn_ms=b.tau_syn_ms, spikes=b.spikes, window=b.window, seed=config.seed)
+                         tau_syn_ms=b.tau_syn_ms, spikes=b.spikes, window=b.window, seed=config.seed,
+                         inputs=b.inputs)
