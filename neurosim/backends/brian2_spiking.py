@@ -14,8 +14,9 @@ A neighbour firing at rate r_max rho_j adds w / (r_max tau_syn) per spike to a c
 decays with tau_syn: its mean is w rho_j, so the mean of I_syn is W rho(s), the rate model's
 synaptic input. A layer pair's symmetric weights live in ONE Synapses object: ``on_pre``
 (a spike of the lower layer) drives the upper neuron, ``on_post`` (a spike of the upper layer)
-drives the lower one, with the same w. The input layer stays analog: W_1 x (pixels as rates)
-is summed once per example, as in the rate backend.
+drives the lower one, with the same w. The input is analog by default: W_1 x (pixels as rates)
+summed once per example, as in the rate backend; with ``inputs='poisson'`` each pixel fires a
+Poisson train of rate r_max x and W_1 learns from spike pairs like the other layers.
 
 Learning (EP form, applied at the end of each example), all of it local and event-driven:
 
