@@ -6,6 +6,8 @@ STDP-style rule's weight updates against rate EP's, a short training run, and co
 The spike trains are seeded (Brian2's seed), so every number here is reproducible.
 """
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +164,27 @@ def test_unsupported_spiking_configs_name_the_key(tmp_path, override, key):
     with pytest.raises(ConfigError) as info:
         neurosim.train({**_train_config(), **override}, out=tmp_path / "bad", progress=False)
     assert info.value.key == key
+
+
+@pytest.mark.skipif(os.environ.get("NEUROSIM_TEST_STANDALONE") != "1" or shutil.which("g++") is None,
+                    reason="compiles a C++ project (about 30 s); set NEUROSIM_TEST_STANDALONE=1 to run")
+def test_standalone_rates_and_updates(digits, tmp_path):
+    """cpp_standalone (its own random numbers): the free rates within 0.03 of rho(s*) as on the
+    numpy target, and a second run of the cached binary, with learning, follows rate EP (cosine >= 0.9)."""
+    x, y = digits
+    n, beta, lr = 8, 0.5, 1e-5
+    network = _rate_network(beta)
+    before = torch_params(network)
+    layout = SpikingLayout(SIZES, "hard_sigmoid", 0.05, 10.0, True, 200, 160, "ep", n, n, r_max_hz=2000.0, window=100)
+    b2 = Brian2SpikingNetwork(layout, before, [lr, lr], "cpp_standalone", build_dir=tmp_path / "build")
+    free_only = b2.run(Schedule(x.numpy(), y.numpy(), np.arange(n), np.full(n, beta), np.zeros(n)))
+    phases = [_rate_phases(network.model, x[k:k + 1], y[k:k + 1], beta) for k in range(n)]
+    for layer in range(2):
+        reference = np.stack([p[0][layer + 1].numpy() for p in phases])
+        assert np.abs(free_only.rates_free[layer] - reference).max() < 0.03
+    b2.run(Schedule(x.numpy(), y.numpy(), np.arange(n), np.full(n, beta), np.ones(n)))
+    for layer in range(2):
+        ref = sum((np.outer(p[1][layer + 1], p[1][layer]) - np.outer(p[0][layer + 1], p[0][layer])) / beta
+                  for p in phases)
+        update = (b2.params[layer][0] - before[layer][0]) / lr
+        assert (update * ref).sum() / (np.linalg.norm(update) * np.linalg.norm(ref)) >= 0.9
