@@ -88,11 +88,7 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
     for epoch in range(start_epoch + 1, config.train.epochs + 1):
         row = _run_epoch(config, network, train_set, test_set, epoch, out_dir, progress)
         history.append(row)
-        atomic_torch_save(out_dir / CHECKPOINT, {
-            "epoch": epoch, "network": network.state_dict(), "history": history,
-            "config": config.to_dict(), "wall_seconds": previous_seconds + time.perf_counter() - t_run})
-        atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        _plot(out_dir, history, config.name)
+        save_epoch(out_dir, config, network, history, previous_seconds + time.perf_counter() - t_run)
         if progress:
             print(f"epoch {epoch}/{config.train.epochs}: train error {row['train_error']:.2%}, "
                   f"test error {row['test_error']:.2%} ({row['seconds']:.1f} s)"
@@ -114,6 +110,17 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
         "train_samples": len(train_set), "test_samples": len(test_set),
         "machine": machine_info(device), "versions": versions()})
     return result
+
+
+def save_epoch(out_dir: Path, config: Config, network: Network, history: list[dict[str, Any]],
+               wall_seconds: float) -> None:
+    """After every epoch (any backend): the checkpoint a resume starts from, metrics.jsonl and the
+    curves, each replaced atomically."""
+    atomic_torch_save(out_dir / CHECKPOINT, {
+        "epoch": history[-1]["epoch"], "network": network.state_dict(), "history": history,
+        "config": config.to_dict(), "wall_seconds": wall_seconds})
+    atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+    _plot(out_dir, history, config.name)
 
 
 def evaluate(model: LayeredModel, cost: Cost, dataset: TensorDataset, steps: int,

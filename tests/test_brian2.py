@@ -68,7 +68,9 @@ def _torch_example(model, x, y, beta, rule, lrs):
     def rates(state):
         return [x[0]] + [rho(s[0]) for s in state]
 
-    drive = lambda: model.prepare(x)
+    def drive():
+        return model.prepare(x)
+
     state, out = model.init_state(1), []
     for t in range(T):
         state = model.step(state, drive())

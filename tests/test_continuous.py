@@ -13,8 +13,10 @@ SIZES = [64, 32, 10]
 
 
 def _pair(eps: float, activation: str = "hard_sigmoid", clamp: bool = True):
-    make = lambda cls: cls(SIZES, get_activation(activation), torch.Generator().manual_seed(3), eps=eps,
-                           clamp=clamp, dtype=torch.float64)
+    def make(cls):
+        return cls(SIZES, get_activation(activation), torch.Generator().manual_seed(3), eps=eps,
+                   clamp=clamp, dtype=torch.float64)
+
     return make(ContinuousModel), make(EnergyModel)
 
 

@@ -194,7 +194,7 @@ class Brian2RateNetwork:
         import brian2 as b2
 
         with _codegen_target(self.target):
-            objects = _build_objects(self.layout, schedule, self.lrs)
+            objects = self._runtime_objects(schedule)
             for syn, (w, _) in zip(objects["synapses"], self.params):
                 syn.w[:] = synapse_values(w, syn.i[:], syn.j[:])
             for group, (_, b) in zip(objects["layers"], self.params):
@@ -204,6 +204,10 @@ class Brian2RateNetwork:
             net.run(objects["duration"], namespace=objects["namespace"])
             seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             return self._collect(objects, seconds, cpu)
+
+    def _runtime_objects(self, schedule: Schedule) -> dict[str, Any]:
+        """The Brian2 objects of one runtime run (subclasses: other networks on the same schedule)."""
+        return _build_objects(self.layout, schedule, self.lrs)
 
     def _collect(self, objects: dict[str, Any], seconds: float, cpu_seconds: float) -> RunOutput:
         sizes = self.layout.sizes

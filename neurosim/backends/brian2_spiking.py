@@ -47,8 +47,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from . import brian2_equations as eq
-from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule, _codegen_target
-from .weights import matrix_from_synapses, synapse_values
+from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule
+from .weights import matrix_from_synapses
 
 SPIKES = ("regular", "poisson")
 INPUTS = ("analog", "poisson")
@@ -185,24 +185,12 @@ class Brian2SpikingNetwork(Brian2RateNetwork):
             raise TypeError("Brian2SpikingNetwork needs a SpikingLayout")
         super().__init__(layout, params, lrs, target, build_dir or default_build_dir(layout))
 
-    def _run_runtime(self, schedule: Schedule) -> RunOutput:
-        import time
-
+    def _runtime_objects(self, schedule: Schedule) -> dict[str, Any]:
         import brian2 as b2
 
-        with _codegen_target(self.target):
-            b2.seed(self.layout.seed + self._runs)
-            self._runs += 1
-            objects = build_objects(self.layout, schedule, self.lrs)
-            for syn, (w, _) in zip(objects["synapses"], self.params):
-                syn.w[:] = synapse_values(w, syn.i[:], syn.j[:])
-            for group, (_, b) in zip(objects["layers"], self.params):
-                group.b[:] = b
-            net = b2.Network(*objects["all"])
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            net.run(objects["duration"], namespace=objects["namespace"])
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-            return self._collect(objects, seconds, cpu)
+        b2.seed(self.layout.seed + self._runs)  # new spike phases / Poisson draws for every run
+        self._runs += 1
+        return build_objects(self.layout, schedule, self.lrs)
 
     def _collect(self, objects: dict[str, Any], seconds: float, cpu_seconds: float) -> SpikingOutput:
         sizes = self.layout.sizes

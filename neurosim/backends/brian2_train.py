@@ -12,7 +12,6 @@ same betas (the agreement tests hold the two to 1e-12).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 
 from ..config import Config, save_config
 from ..data import TensorDataset, load_splits
-from ..io import atomic_torch_save, atomic_write_json, atomic_write_text
+from ..io import atomic_write_json
 from ..runtime import Network, build_network, configure_torch
 from .brian2_rate import Brian2RateNetwork, Layout, Params, Schedule
 
@@ -77,12 +76,11 @@ def epoch_schedule(config: Config, train_set: TensorDataset, test_set: TensorDat
 def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
     """The body of ``neurosim.train`` for Brian2 backends (see the module docstring)."""
     from ..trainer import (
-        CHECKPOINT,
         RunResult,
         _check_sizes,
-        _plot,
         _prepare_out_dir,
         machine_info,
+        save_epoch,
         versions,
     )
 
@@ -149,11 +147,7 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
         }
         b2net.build_seconds = b2net.build_cpu_seconds = 0.0
         history.append(row)
-        atomic_torch_save(out_dir / CHECKPOINT, {
-            "epoch": epoch, "network": network.state_dict(), "history": history,
-            "config": config.to_dict(), "wall_seconds": previous_seconds + time.perf_counter() - t_run})
-        atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        _plot(out_dir, history, config.name)
+        save_epoch(out_dir, config, network, history, previous_seconds + time.perf_counter() - t_run)
         if progress:
             print(f"epoch {epoch}/{config.train.epochs}: train error {row['train_error']:.2%}, "
                   f"test error {row['test_error']:.2%} ({row['seconds']:.1f} s, Brian2 "
