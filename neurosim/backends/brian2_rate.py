@@ -205,11 +205,8 @@ class Brian2RateNetwork:
             seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             return self._collect(objects, seconds, cpu)
 
-    def _runtime_objects(self, schedule: Schedule) -> dict[str, Any]:
-        """The Brian2 objects of one runtime run (subclasses: other networks on the same schedule)."""
-        return _build_objects(self.layout, schedule, self.lrs)
-
-    def _collect(self, objects: dict[str, Any], seconds: float, cpu_seconds: float) -> RunOutput:
+    def _read_params(self, objects: dict[str, Any]) -> None:
+        """The learnt weights and biases, matrices rebuilt from the synapses' own indices."""
         sizes = self.layout.sizes
         params = []
         for n, (syn, group) in enumerate(zip(objects["synapses"], objects["layers"])):
@@ -217,6 +214,13 @@ class Brian2RateNetwork:
                                      (sizes[n + 1], sizes[n]), name=syn.name)
             params.append((w, np.array(group.b[:], dtype=np.float64)))
         self.params = params
+
+    def _runtime_objects(self, schedule: Schedule) -> dict[str, Any]:
+        """The Brian2 objects of one runtime run (subclasses: other networks on the same schedule)."""
+        return _build_objects(self.layout, schedule, self.lrs)
+
+    def _collect(self, objects: dict[str, Any], seconds: float, cpu_seconds: float) -> RunOutput:
+        self._read_params(objects)
         recorded = np.asarray(objects["free_monitor"].s_free)  # [n_out, n_examples + 1]
         free = recorded[:, 1:].T.copy()  # row 0 is the start (no example had ended)
         states = None

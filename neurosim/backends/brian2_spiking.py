@@ -48,7 +48,6 @@ import numpy as np
 from ..errors import ConfigError
 from . import brian2_equations as eq
 from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule
-from .weights import matrix_from_synapses
 
 SPIKES = ("regular", "poisson")
 INPUTS = ("analog", "poisson")
@@ -193,13 +192,7 @@ class Brian2SpikingNetwork(Brian2RateNetwork):
         return build_objects(self.layout, schedule, self.lrs)
 
     def _collect(self, objects: dict[str, Any], seconds: float, cpu_seconds: float) -> SpikingOutput:
-        sizes = self.layout.sizes
-        params = []
-        for n, (syn, group) in enumerate(zip(objects["synapses"], objects["layers"])):
-            w = matrix_from_synapses(np.asarray(syn.w[:]), np.asarray(syn.i[:]), np.asarray(syn.j[:]),
-                                     (sizes[n + 1], sizes[n]), name=syn.name)
-            params.append((w, np.array(group.b[:], dtype=np.float64)))
-        self.params = params
+        self._read_params(objects)
         scale = 1.0 / (self.layout.r_max_hz * self.layout.window * self.layout.eps * self.layout.tau_ms * 1e-3)
         free, nudged = [], []
         for mon in objects["count_monitors"]:  # row 0: the start, before any example ended
