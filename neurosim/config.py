@@ -347,9 +347,9 @@ class BackendConfig:
         time, EP or C-EP, in float64 on the CPU, with ideal synapses."""
         if self.name == "torch":
             return
-        if self.name == "brian2-spiking" and config.estimator.name != "ep":
+        if self.name == "brian2-spiking" and config.estimator.name not in ("ep", "cep"):
             raise ConfigError("estimator.name", config.estimator.name,
-                              "ep for backend brian2-spiking (updates at the end of each example)")
+                              "ep or cep for backend brian2-spiking (updates at the end of each example, or continually)")
         if self.name == "brian2-spiking" and not self.window <= min(config.estimator.T, config.estimator.K):
             raise ConfigError("backend.window", self.window,
                               f"at most min(estimator.T, estimator.K) = {min(config.estimator.T, config.estimator.K)} steps")

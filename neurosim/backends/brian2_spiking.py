@@ -28,6 +28,13 @@ Learning (EP form, applied at the end of each example), all of it local and even
 - at the end of the example w += (lr / beta) e, and e = 0; biases (and W_1 = delta x^T with the
   analog input) from the neurons' spike counts in the two windows.
 
+Learning, C-EP form (``estimator.name: cep``): during the nudged phase only, w follows
+(eta/beta) d/dt[x_pre x_post] as it happens: at a spike of either neuron w += (eta/beta) k x_other
+(k = 1/(r_max tau_tr)), and at every step w += (eta/beta) ((1 - a)^2 - 1) x_pre x_post for the
+traces' Euler decay (a = dt/tau_tr); biases alike from their own trace, W_1 (analog inputs) as
+delta x with delta summed over the nudged phase. Summed over the phase this telescopes exactly to
+(eta/beta)(x_i x_j(end) - x_i x_j(start)): the EP update as eta -> 0, up to trace noise.
+
 E[e] = rho_i^beta rho_j^beta - rho_i^0 rho_j^0 when both windows sit at the fixed points and the
 spike trains are uncorrelated at the scale of tau_tr: EP's update (derivation: docs/spiking.md).
 
@@ -74,9 +81,9 @@ class SpikingLayout(Layout):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.rule != "ep":
-            raise ConfigError("estimator.name", self.rule, "ep for backend brian2-spiking (updates at the end of "
-                                                           "each example; the C-EP form is not built)")
+        if self.rule not in ("ep", "cep"):
+            raise ConfigError("estimator.name", self.rule, "ep or cep for backend brian2-spiking (updates at the "
+                                                           "end of each example, or continually while nudged)")
         if self.inputs not in INPUTS:
             raise ConfigError("backend.inputs", self.inputs, "one of " + ", ".join(INPUTS))
         if self.spikes not in SPIKES:
@@ -101,6 +108,8 @@ def layer_equations(layer: int, n_layers: int, layout: SpikingLayout) -> str:
         currents.append("I_in")
         declarations.append("I_in : 1 (linked)  # W_1 x, analog input, summed once per example")
         declarations.append("delta : 1  # coef (rate_nudged - rate_free): W_1's update is delta_post x_pre")
+    if layout.rule == "cep":
+        declarations.append("xo : 1  # C-EP: the trace after this step's decay, before its spike (if any)")
     output = layer == n_layers
     nudge = " + nudge" if output else ""
     lines = [
@@ -142,18 +151,55 @@ INPUT_EQUATIONS = "x : 1  # pixel\ndxtr/dt = -xtr / tau_syn : 1  # trace of the 
 INPUT_ON_POST = "elig += g_post * xtr_pre * k_e"
 """Poisson inputs: the input is clamped (no feedback current), but its synapses pair spikes alike."""
 
+# C-EP form (estimator.name: cep): during the nudged phase w follows (eta/beta) d/dt[x_pre x_post],
+# integrated exactly for the Euler traces (docs/spiking.md): the product's decay per step,
+# ((1 - a)^2 - 1) x_pre x_post with a = dt/tau_syn, before the groups integrate, and at a spike
+# the jump k_syn times the other neuron's trace, the mean of its values before and after its own
+# spike of the same step (xo, x), so that a same-step pair adds exactly k_syn^2.
+NUDGED_POST = "coef_post * int(offset_post >= T)"
+CEP_SYNAPSE_MODEL = "w : 1"
+CEP_ON_PRE = f"I_syn_post += w * k_syn\nw += {NUDGED_POST} * k_syn * (x_post + xo_post) / 2"
+CEP_ON_POST = f"I_syn_pre += w * k_syn\nw += {NUDGED_POST} * k_syn * (x_pre + xo_pre) / 2"
+CEP_SYNAPSE_DECAY = f"w += {NUDGED_POST} * k_decay2 * x_pre * x_post"
+CEP_INPUT_EQUATIONS = INPUT_EQUATIONS + "\nxtro : 1  # C-EP: the trace before this step's spike"
+CEP_INPUT_ON_PRE = f"I_syn_post += w * k_syn\nw += {NUDGED_POST} * k_syn * (x_post + xo_post) / 2"
+CEP_INPUT_ON_POST = f"w += {NUDGED_POST} * k_syn * (xtr_pre + xtro_pre) / 2"
+CEP_INPUT_SYNAPSE_DECAY = f"w += {NUDGED_POST} * k_decay2 * xtr_pre * x_post"
 
-def end_of_example_update(layer: int, inputs: str) -> str:
-    """Bias (and layer 1's delta for W_1 with analog inputs) from the spike counts of the two windows."""
+
+def cep_neuron_decay(layer: int, inputs: str) -> str:
+    """C-EP, before the groups integrate: the bias (and layer 1's delta for W_1 with analog inputs)
+    follows the decay of the neuron's own trace, (eta/beta) (x(1 - a) - x), during the nudged phase."""
+    code = ["b += coef * int(offset >= T) * k_decay * x"]
+    if layer == 1 and inputs == "analog":
+        code.append("delta += coef * int(offset >= T) * k_decay * x")
+    return "\n".join(code)
+
+
+def cep_reset(layer: int, spikes: str, inputs: str) -> str:
+    """C-EP reset: the EP-form reset plus the bias's (and delta's) share of the trace's jump."""
+    code = [RESET[spikes], "b += coef * int(offset >= T) * k_syn"]
+    if layer == 1 and inputs == "analog":
+        code.append("delta += coef * int(offset >= T) * k_syn")
+    return "\n".join(code)
+
+
+def end_of_example_update(layer: int, inputs: str, rule: str = "ep") -> str:
+    """Bias (and layer 1's delta for W_1 with analog inputs) from the spike counts of the two windows.
+    C-EP: nothing (the bias and delta moved during the nudged phase)."""
+    if rule == "cep":
+        return ""
     code = ["b += coef * (c_nudged - c_free) * k_count"]
     if layer == 1 and inputs == "analog":
         code.insert(0, "delta = coef * (c_nudged - c_free) * k_count")
     return "\n".join(code)
 
 
-def example_reset(layer: int, n_layers: int, spikes: str) -> str:
+def example_reset(layer: int, n_layers: int, spikes: str, rule: str = "ep", inputs: str = "analog") -> str:
     code = ["beta_now = beta_ta(t)", "gate = gate_ta(t)", "s = 0", "I_syn = 0", "x = 0",
             "c_free = 0", "c_nudged = 0"]
+    if rule == "cep" and layer == 1 and inputs == "analog":
+        code.append("delta = 0  # C-EP: W_1's update accumulates over the nudged phase")
     if spikes == "regular":
         code.append("v = rand()  # a random phase: the neurons do not fire in lockstep")
     if layer == n_layers:
@@ -255,6 +301,11 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
                  "k_syn": float(1.0 / (r_max * tau_syn)),  # current jump per spike: mean w rho
                  "k_e": float(1.0 / (2 * r_max * window_seconds)),  # eligibility per spike pair
                  "k_count": float(1.0 / (r_max * window_seconds))}  # spike count -> rate estimate
+    continual = layout.rule == "cep"
+    if continual:
+        a = float(dt / tau_syn)
+        namespace["k_decay"] = -a  # a trace's change per step by its Euler decay, per unit of trace
+        namespace["k_decay2"] = (1.0 - a) ** 2 - 1.0  # the same for a product of two traces
 
     analog = layout.inputs == "analog"
     if analog:
@@ -263,17 +314,21 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
         drive = b2.NeuronGroup(sizes[1], "I_in : 1\ndelta : 1 (linked)", dt=period, order=-10, name="drive")
         front = [inputs, drive]
     else:  # pixels as Poisson trains, with a trace of their spikes for the rule
-        inputs = b2.NeuronGroup(sizes[0], INPUT_EQUATIONS, threshold="rand() < r_max * x * dt",
+        inputs = b2.NeuronGroup(sizes[0], CEP_INPUT_EQUATIONS if continual else INPUT_EQUATIONS,
+                                threshold="rand() < r_max * x * dt",
                                 reset="xtr += 1 / (r_max * tau_syn)", method="euler", dt=dt, order=0, name="inputs")
         inputs.resetter["spike"].when = "thresholds"
         inputs.resetter["spike"].order = 1
         inputs.run_regularly("x = x_ta(row_ta(t) * ms, i)\nxtr = 0", dt=period, when="start", order=3,
                              name="inputs_load")
+        if continual:
+            inputs.run_regularly("xtro = xtr", when="after_groups", name="inputs_trace_before_spike")
         front = [inputs]
     layers = []
     for n in range(1, n_layers + 1):
         group = b2.NeuronGroup(sizes[n], layer_equations(n, n_layers, layout), threshold=THRESHOLD[layout.spikes],
-                               reset=RESET[layout.spikes], method="euler", dt=dt, order=0, name=f"layer{n}")
+                               reset=cep_reset(n, layout.spikes, layout.inputs) if continual else RESET[layout.spikes],
+                               method="euler", dt=dt, order=0, name=f"layer{n}")
         group.lr = lrs[n - 1]
         group.beta_now = 1.0
         group.gate = 0.0
@@ -284,9 +339,14 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
         group.resetter["spike"].order = 1
         if layout.spikes == "regular":
             group.v = "rand()"
-        group.run_regularly(end_of_example_update(n, layout.inputs), dt=period, when="start", order=1, name=f"layer{n}_update")
-        group.run_regularly(example_reset(n, n_layers, layout.spikes), dt=period, when="start", order=3,
-                            name=f"layer{n}_reset")
+        if not continual:
+            group.run_regularly(end_of_example_update(n, layout.inputs), dt=period, when="start", order=1,
+                                name=f"layer{n}_update")
+        group.run_regularly(example_reset(n, n_layers, layout.spikes, layout.rule, layout.inputs), dt=period,
+                            when="start", order=3, name=f"layer{n}_reset")
+        if continual:
+            group.run_regularly(cep_neuron_decay(n, layout.inputs), when="before_groups", name=f"layer{n}_cep_decay")
+            group.run_regularly("xo = x", when="after_groups", order=1, name=f"layer{n}_trace_before_spike")
         if layout.clamp:
             group.run_regularly("s = clip(s, 0, 1)", when="after_groups", name=f"layer{n}_clamp")
         layers.append(group)
@@ -297,7 +357,12 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
     synapses, connect = [], {}
     for n in range(1, n_layers + 1):
         i_pre, j_post = (a.ravel() for a in np.meshgrid(np.arange(sizes[n - 1]), np.arange(sizes[n]), indexing="ij"))
-        if n == 1 and not analog:
+        if n == 1 and not analog and continual:
+            syn = b2.Synapses(inputs, layers[0], CEP_SYNAPSE_MODEL, on_pre=CEP_INPUT_ON_PRE, on_post=CEP_INPUT_ON_POST,
+                              dt=dt, name="syn1")
+            syn.connect(i=i_pre, j=j_post)
+            syn.run_regularly(CEP_INPUT_SYNAPSE_DECAY, when="before_groups", name="syn1_cep_decay")
+        elif n == 1 and not analog:
             syn = b2.Synapses(inputs, layers[0], SYNAPSE_MODEL, on_pre=ON_PRE, on_post=INPUT_ON_POST, dt=dt,
                               name="syn1")
             syn.connect(i=i_pre, j=j_post)
@@ -306,6 +371,11 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
             syn = b2.Synapses(inputs, drive, eq.INPUT_SYNAPSE_MODEL, dt=period, name="syn1")
             syn.connect(i=i_pre, j=j_post)
             syn.run_regularly(eq.INPUT_SYNAPSE_UPDATE, dt=period, when="start", order=2, name="syn1_update")
+        elif continual:
+            syn = b2.Synapses(layers[n - 2], layers[n - 1], CEP_SYNAPSE_MODEL, on_pre=CEP_ON_PRE, on_post=CEP_ON_POST,
+                              dt=dt, name=f"syn{n}")
+            syn.connect(i=i_pre, j=j_post)
+            syn.run_regularly(CEP_SYNAPSE_DECAY, when="before_groups", name=f"syn{n}_cep_decay")
         else:
             syn = b2.Synapses(layers[n - 2], layers[n - 1], SYNAPSE_MODEL, on_pre=ON_PRE, on_post=ON_POST,
                               dt=dt, name=f"syn{n}")
