@@ -73,12 +73,7 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
         return train_brian2(config, out_dir, resume, progress)
     start_epoch, history, previous_seconds, saved_state = _prepare_out_dir(config, out_dir, resume)
 
-    device, dtype = configure_torch(config)
-    train_set, test_set = load_splits(config.data.name, root=config.data.dir, device=device, dtype=dtype,
-                                      train_subset=config.data.train_subset,
-                                      test_subset=config.data.test_subset, download=config.data.download)
-    _check_sizes(config, train_set)
-    network = build_network(config, device, dtype)
+    device, train_set, test_set, network = prepare_run(config)
     initial = network.model.diagnostics()  # before any saved state: the network as initialised
     if saved_state is not None:
         network.load_state_dict(saved_state)
@@ -110,6 +105,16 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
         "train_samples": len(train_set), "test_samples": len(test_set),
         "machine": machine_info(device), "versions": versions()})
     return result
+
+
+def prepare_run(config: Config) -> tuple[torch.device, TensorDataset, TensorDataset, Network]:
+    """Torch settings, the data checked against the circuit, and the network as initialised (any backend)."""
+    device, dtype = configure_torch(config)
+    train_set, test_set = load_splits(config.data.name, root=config.data.dir, device=device, dtype=dtype,
+                                      train_subset=config.data.train_subset,
+                                      test_subset=config.data.test_subset, download=config.data.download)
+    _check_sizes(config, train_set)
+    return device, train_set, test_set, build_network(config, device, dtype)
 
 
 def save_epoch(out_dir: Path, config: Config, network: Network, history: list[dict[str, Any]],

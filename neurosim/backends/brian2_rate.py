@@ -364,6 +364,20 @@ class _codegen_target:
         b2.prefs.codegen.target = self.previous
 
 
+def schedule_tables(schedule: Schedule, period: Any) -> dict[str, Any]:
+    """The schedule as Brian2 TimedArrays (images and targets by example row, per-example row,
+    beta and learning gate), with fixed names so that a rebuilt standalone project has the same code."""
+    import brian2 as b2
+    from brian2 import ms
+
+    def table(values: Any, dt: Any, name: str) -> Any:
+        return b2.TimedArray(np.asarray(values, dtype=np.float64), dt=dt, name=name)
+
+    return {"x_ta": table(schedule.images, 1 * ms, "x_ta"), "y_ta": table(schedule.targets, 1 * ms, "y_ta"),
+            "row_ta": table(schedule.rows, period, "row_ta"), "beta_ta": table(schedule.betas, period, "beta_ta"),
+            "gate_ta": table(schedule.gates, period, "gate_ta")}
+
+
 def _build_objects(layout: Layout, schedule: Schedule, lrs: list[float]) -> dict[str, Any]:
     """Create the Brian2 groups, synapses, operations and monitors of a layout."""
     import brian2 as b2
@@ -375,12 +389,8 @@ def _build_objects(layout: Layout, schedule: Schedule, lrs: list[float]) -> dict
     tau = layout.tau_ms * ms
     dt = layout.eps * tau
     period = layout.steps_per_example * dt
-    # Names fixed here (not Brian2's counters) so that a rebuilt project has the same code.
-    x_ta = b2.TimedArray(np.asarray(schedule.images, dtype=np.float64), dt=1 * ms, name="x_ta")
-    y_ta = b2.TimedArray(np.asarray(schedule.targets, dtype=np.float64), dt=1 * ms, name="y_ta")
-    row_ta = b2.TimedArray(np.asarray(schedule.rows, dtype=np.float64), dt=period, name="row_ta")
-    beta_ta = b2.TimedArray(np.asarray(schedule.betas, dtype=np.float64), dt=period, name="beta_ta")
-    gate_ta = b2.TimedArray(np.asarray(schedule.gates, dtype=np.float64), dt=period, name="gate_ta")
+    tables = schedule_tables(schedule, period)
+    x_ta, y_ta, row_ta, beta_ta, gate_ta = (tables[k] for k in ("x_ta", "y_ta", "row_ta", "beta_ta", "gate_ta"))
     namespace = {"tau": tau, "S": layout.steps_per_example, "T": layout.T, "ms": ms, "x_ta": x_ta,
                  "y_ta": y_ta, "row_ta": row_ta, "beta_ta": beta_ta, "gate_ta": gate_ta}
 

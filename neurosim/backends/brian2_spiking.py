@@ -54,7 +54,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from . import brian2_equations as eq
-from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule
+from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule, schedule_tables
 
 SPIKES = ("regular", "poisson")
 INPUTS = ("analog", "poisson")
@@ -289,11 +289,8 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
     period = layout.steps_per_example * dt
     r_max = layout.r_max_hz * Hz
     tau_syn = layout.tau_syn_ms * ms
-    x_ta = b2.TimedArray(np.asarray(schedule.images, dtype=np.float64), dt=1 * ms, name="x_ta")
-    y_ta = b2.TimedArray(np.asarray(schedule.targets, dtype=np.float64), dt=1 * ms, name="y_ta")
-    row_ta = b2.TimedArray(np.asarray(schedule.rows, dtype=np.float64), dt=period, name="row_ta")
-    beta_ta = b2.TimedArray(np.asarray(schedule.betas, dtype=np.float64), dt=period, name="beta_ta")
-    gate_ta = b2.TimedArray(np.asarray(schedule.gates, dtype=np.float64), dt=period, name="gate_ta")
+    tables = schedule_tables(schedule, period)
+    x_ta, y_ta, row_ta, beta_ta, gate_ta = (tables[k] for k in ("x_ta", "y_ta", "row_ta", "beta_ta", "gate_ta"))
     window_seconds = layout.window * dt
     namespace = {"tau": tau, "tau_syn": tau_syn, "r_max": r_max, "S": layout.steps_per_example, "T": layout.T,
                  "L": layout.window, "ms": ms, "x_ta": x_ta, "y_ta": y_ta, "row_ta": row_ta, "beta_ta": beta_ta,

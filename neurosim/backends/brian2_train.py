@@ -23,7 +23,7 @@ import torch
 from ..config import Config, save_config
 from ..data import TensorDataset, load_splits
 from ..io import atomic_write_json
-from ..runtime import Network, build_network, configure_torch
+from ..runtime import Network, build_network
 from .brian2_rate import Brian2RateNetwork, Layout, Params, Schedule
 
 
@@ -77,20 +77,15 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
     """The body of ``neurosim.train`` for Brian2 backends (see the module docstring)."""
     from ..trainer import (
         RunResult,
-        _check_sizes,
         _prepare_out_dir,
         machine_info,
+        prepare_run,
         save_epoch,
         versions,
     )
 
     start_epoch, history, previous_seconds, saved_state = _prepare_out_dir(config, out_dir, resume)
-    device, dtype = configure_torch(config)
-    train_set, test_set = load_splits(config.data.name, root=config.data.dir, device=device, dtype=dtype,
-                                      train_subset=config.data.train_subset,
-                                      test_subset=config.data.test_subset, download=config.data.download)
-    _check_sizes(config, train_set)
-    network = build_network(config, device, dtype)
+    device, train_set, test_set, network = prepare_run(config)
     if saved_state is not None:
         network.load_state_dict(saved_state)
     save_config(config, out_dir / "config.yaml")
