@@ -26,6 +26,7 @@ from .errors import ConfigError
 ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh")
 DYNAMICS = ("prototypical", "vector_field", "convolutional", "energy", "continuous", "toy")
 ESTIMATORS = ("ep", "cep", "vf", "cvf", "bptt")
+LR_SCHEDULES = ("constant", "cosine")
 VF_ESTIMATORS = ("vf", "cvf")
 """Estimators for vector fields (no Phi); ep and cep need a model with Phi."""
 LOSSES = ("mse", "cross_entropy")
@@ -169,6 +170,12 @@ class EstimatorConfig:
     """Draw the sign of beta at random for each batch (cancels the bias of one-sided EP on average)."""
     symmetric: bool = False
     """Nudge at +beta and -beta and take the difference (Laborieux et al. 2021)."""
+    lr_schedule: str = "constant"
+    """How the rates change over epochs: constant (the papers' setting), or cosine annealing from
+    ``lr`` to ``lr_final * lr`` over ``train.epochs`` (as Laborieux et al. 2021). For C-EP and C-VF
+    the schedule also shrinks the per-step eta, and with it their bias against EP, as training ends."""
+    lr_final: float = 0.0
+    """The fraction of ``lr`` reached at the last epoch under the cosine schedule."""
     materialize_updates: bool = False
     """C-EP and C-VF only: form and apply W_1's update at every nudged step. Off, with ideal synapses,
     W_1 x follows its rank-B changes through x x^T and W_1 is updated once per batch (the same
@@ -184,6 +191,9 @@ class EstimatorConfig:
             raise ConfigError(f"{prefix}.beta", self.beta, "a non-zero nudging strength")
         if any(lr < 0 for lr in self.lr):
             raise ConfigError(f"{prefix}.lr", self.lr, "non-negative learning rates")
+        _choice(f"{prefix}.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if not 0 <= self.lr_final <= 1:
+            raise ConfigError(f"{prefix}.lr_final", self.lr_final, "a fraction of lr between 0 and 1")
         if self.symmetric and self.random_sign:
             raise ConfigError(f"{prefix}.random_sign", self.random_sign,
                               "false when symmetric nudging is on (it already uses both signs)")
@@ -360,6 +370,8 @@ class BackendConfig:
              "ep or cep for backend brian2 (BPTT has no Brian2 form)"),
             ("estimator.symmetric", config.estimator.symmetric, not config.estimator.symmetric,
              "false for backend brian2 (one nudged phase per example; random_sign is supported)"),
+            ("estimator.lr_schedule", config.estimator.lr_schedule, config.estimator.lr_schedule == "constant",
+             "constant for backend brian2 (the rates are compiled into the network)"),
             ("loss", config.loss, config.loss == "mse", "mse for backend brian2 (the nudge is beta (y - s))"),
             ("train.batch_size", config.train.batch_size, config.train.batch_size == 1,
              "1 for backend brian2 (one network learns online, example after example)"),

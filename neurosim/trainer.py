@@ -30,6 +30,7 @@ from .losses import Cost
 from .models import LayeredModel
 from .phases import relax
 from .runtime import Network, build_network, configure_torch
+from .schedules import lr_factor
 
 CHECKPOINT = "checkpoint.pt"
 # Keys that may differ between an interrupted run and its resumption: where it runs and how
@@ -81,6 +82,7 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
 
     t_run = time.perf_counter()
     for epoch in range(start_epoch + 1, config.train.epochs + 1):
+        network.estimator.lr_scale = lr_factor(config.estimator, epoch, config.train.epochs)
         row = _run_epoch(config, network, train_set, test_set, epoch, out_dir, progress)
         history.append(row)
         save_epoch(out_dir, config, network, history, previous_seconds + time.perf_counter() - t_run)
@@ -175,6 +177,8 @@ def _run_epoch(config: Config, network: Network, train_set: TensorDataset, test_
             "test_loss": test_loss, "seconds": round(time.perf_counter() - t0, 3),
             "train_seconds": round(train_seconds, 3),
             "samples_per_second": round(len(train_set) / train_seconds, 1),
+            **({"lr_scale": round(network.estimator.lr_scale, 6)}
+               if config.estimator.lr_schedule != "constant" else {}),
             **network.model.diagnostics(), **network.synapses.report()}
 
 
@@ -224,7 +228,10 @@ def _prepare_out_dir(config: Config, out_dir: Path, resume: bool
         raise NeurosimError(f"cannot resume: {checkpoint} is not a readable checkpoint ({exc})") from None
     # Keys added to the config since the run started take their defaults in the saved config.
     started = _with_defaults(saved["config"], Config().to_dict())
-    changed = _differences(started, config.to_dict()) - RESUMABLE_CHANGES
+    resumable = RESUMABLE_CHANGES
+    if config.estimator.lr_schedule != "constant":  # the schedule spans train.epochs
+        resumable = resumable - {"train.epochs"}
+    changed = _differences(started, config.to_dict()) - resumable
     if changed:
         raise ConfigError(sorted(changed)[0], "(changed)",
                           f"the value the run was started with, to resume it (changed: {sorted(changed)})")

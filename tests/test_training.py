@@ -69,7 +69,7 @@ def _weights(run_dir: Path) -> dict:
 
 @pytest.mark.parametrize("experiment, extra", [
     ("mnist_fc1_ep", ["estimator.random_sign=true"]),
-    ("mnist_fc1_bptt", []),
+    ("mnist_fc1_bptt", ["estimator.lr_schedule=cosine", "estimator.lr_final=0.1"]),
     ("mnist_fc1_cep", ["synapses.device=levels_64", "synapses.params.dw_min_std=0.5"]),  # device noise
 ])
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatch, experiment, extra):

@@ -31,6 +31,13 @@ class Estimator:
         self.config = config
         self.synapses = synapses or Synapses()
         """Where updates are written: ideal, or simulated devices (``neurosim.synapses``)."""
+        self.lr_scale = 1.0
+        """The learning-rate schedule's factor for the current epoch (set by the trainer)."""
+
+    @property
+    def lrs(self) -> list[float]:
+        """This epoch's rate of each group: ``estimator.lr`` times the schedule's factor."""
+        return [lr * self.lr_scale for lr in self.config.lr]
 
     @property
     def groups(self) -> list[list[nn.Parameter]]:
@@ -52,7 +59,7 @@ class Estimator:
 
     def train_step(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> StepResult:
         updates, result = self.compute(x, y, generator)
-        self.synapses.apply(self.groups, updates, self.config.lr)
+        self.synapses.apply(self.groups, updates, self.lrs)
         return result
 
     @torch.no_grad()

@@ -48,7 +48,7 @@ class ContinualEP(Estimator):
         result = self._result(state, y)
         force_scale = beta * model.nudge_scale
         update_scale = 1.0 / force_scale
-        groups, lrs = self.groups, self.config.lr
+        groups, lrs = self.groups, self.lrs
         rank_b = (model.supports_rank_b_drive and not self.config.materialize_updates
                   and self.synapses.ideal)  # devices must see every per-step update of W_1
         if rank_b:
