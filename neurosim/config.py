@@ -376,8 +376,9 @@ class BackendConfig:
             ("train.batch_size", config.train.batch_size, config.train.batch_size == 1,
              "1 for backend brian2 (one network learns online, example after example)"),
             ("synapses.device", config.synapses.device,
-             config.synapses.device == "ideal" and not config.synapses.layers and not config.synapses.params,
-             "ideal for backend brian2 (device models run in torch only)"),
+             self.name == "brian2-spiking" or (config.synapses.device == "ideal" and not config.synapses.layers
+                                               and not config.synapses.params),
+             "ideal for backend brian2 (device models run in torch and in brian2-spiking)"),
             ("compute.dtype", config.compute.dtype, config.compute.dtype == "float64",
              "float64 for backend brian2 (Brian2 simulates in double precision)"),
             ("compute.device", config.compute.device, config.compute.device == "cpu", "cpu for backend brian2"),

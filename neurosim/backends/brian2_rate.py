@@ -199,6 +199,8 @@ class Brian2RateNetwork:
                 syn.w[:] = synapse_values(w, syn.i[:], syn.j[:])
             for group, (_, b) in zip(objects["layers"], self.params):
                 group.b[:] = b
+            for syn, var, values in self._synapse_extras(objects):
+                getattr(syn, var)[:] = values
             net = b2.Network(*objects["all"])
             t0, cpu0 = time.perf_counter(), time.process_time()
             net.run(objects["duration"], namespace=objects["namespace"])
@@ -214,6 +216,11 @@ class Brian2RateNetwork:
                                      (sizes[n + 1], sizes[n]), name=syn.name)
             params.append((w, np.array(group.b[:], dtype=np.float64)))
         self.params = params
+
+    def _synapse_extras(self, objects: dict[str, Any]) -> list[tuple[Any, str, np.ndarray]]:
+        """Per-synapse values besides w that a run starts from, as (Synapses, variable, values in
+        the connect order): none here (the spiking network's devices)."""
+        return []
 
     def _runtime_objects(self, schedule: Schedule) -> dict[str, Any]:
         """The Brian2 objects of one runtime run (subclasses: other networks on the same schedule)."""
@@ -278,6 +285,8 @@ class Brian2RateNetwork:
         for syn, (w, _) in zip(objects["synapses"], self.params):
             i_pre, j_post = objects["connect"][syn.name]
             put(f"{syn.name}.w", synapse_values(w, i_pre, j_post))
+        for syn, var, values in self._synapse_extras(objects):
+            put(f"{syn.name}.{var}", values)
         for group, (_, b), lr in zip(objects["layers"], self.params, self.lrs):
             put(f"{group.name}.b", b)
             args.append(f"{group.name}.lr={lr!r}")

@@ -45,14 +45,17 @@ fed new weights through ``run_args``, weights travelling by the synapses' (i, j)
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..device_models import DeviceArray, DeviceConfig
 from ..errors import ConfigError
+from . import brian2_devices as bd
 from . import brian2_equations as eq
 from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule, schedule_tables
 
@@ -78,6 +81,14 @@ class SpikingLayout(Layout):
     inputs: str = "analog"
     """'analog' (W_1 x with pixels as rates, summed once per example) or 'poisson' (each pixel
     a Poisson train of rate r_max x; W_1 then learns from spike pairs like the other layers)."""
+    devices: tuple[str, ...] = ()
+    """Per weight layer, the JSON of its synaptic device (``brian2_devices``), or '' for ideal
+    synapses; empty: all ideal. Part of the layout because the write code is compiled in."""
+
+    def device(self, layer: int) -> DeviceConfig | None:
+        """The device behind weight layer ``layer`` (1-based), or None for ideal synapses."""
+        text = self.devices[layer - 1] if layer <= len(self.devices) else ""
+        return DeviceConfig(**json.loads(text)) if text else None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -146,7 +157,6 @@ ON_PRE = "I_syn_post += w * k_syn\nelig += g_post * x_post * k_e"
 """A spike of the lower neuron drives the upper one and pairs with the upper neuron's trace."""
 ON_POST = "I_syn_pre += w * k_syn\nelig += g_post * x_pre * k_e"
 """A spike of the upper neuron drives the lower one (same w) and pairs with the lower trace."""
-SYNAPSE_UPDATE = "w += coef_post * elig\nelig = 0"
 INPUT_EQUATIONS = "x : 1  # pixel\ndxtr/dt = -xtr / tau_syn : 1  # trace of the pixel's spikes (mean x)"
 INPUT_ON_POST = "elig += g_post * xtr_pre * k_e"
 """Poisson inputs: the input is clamped (no feedback current), but its synapses pair spikes alike."""
@@ -158,13 +168,62 @@ INPUT_ON_POST = "elig += g_post * xtr_pre * k_e"
 # spike of the same step (xo, x), so that a same-step pair adds exactly k_syn^2.
 NUDGED_POST = "coef_post * int(offset_post >= T)"
 CEP_SYNAPSE_MODEL = "w : 1"
-CEP_ON_PRE = f"I_syn_post += w * k_syn\nw += {NUDGED_POST} * k_syn * (x_post + xo_post) / 2"
-CEP_ON_POST = f"I_syn_pre += w * k_syn\nw += {NUDGED_POST} * k_syn * (x_pre + xo_pre) / 2"
-CEP_SYNAPSE_DECAY = f"w += {NUDGED_POST} * k_decay2 * x_pre * x_post"
 CEP_INPUT_EQUATIONS = INPUT_EQUATIONS + "\nxtro : 1  # C-EP: the trace before this step's spike"
-CEP_INPUT_ON_PRE = f"I_syn_post += w * k_syn\nw += {NUDGED_POST} * k_syn * (x_post + xo_post) / 2"
-CEP_INPUT_ON_POST = f"w += {NUDGED_POST} * k_syn * (xtr_pre + xtro_pre) / 2"
-CEP_INPUT_SYNAPSE_DECAY = f"w += {NUDGED_POST} * k_decay2 * xtr_pre * x_post"
+
+
+@dataclass(frozen=True)
+class SynapseCode:
+    """The Brian2 code of one layer pair's Synapses object."""
+
+    model: str
+    on_pre: str | None
+    on_post: str | None
+    every_step: str | None
+    """C-EP: before the groups integrate, every step."""
+    end_of_example: str | None
+    """At the start of each example, for the one before it."""
+
+
+def synapse_code(layout: SpikingLayout, layer: int) -> SynapseCode:
+    """Model and event code of weight layer ``layer`` (1-based), ideal or on a device.
+
+    On a device every write goes through ``brian2_devices.write_code`` (a write is pulses). In
+    the C-EP form the writes happen at spikes; the traces' decay between spikes, which touches
+    every synapse at every step, is held in ``pend`` (a local analog store, like the
+    eligibility of the EP form) and programmed with the next spike-triggered write, or at the
+    end of the example: every programming event is then triggered by a spike or by the example's end.
+    """
+    device = layout.device(layer)
+    continual = layout.rule == "cep"
+    analog_input = layer == 1 and layout.inputs == "analog"
+
+    def write(delta: str) -> str:
+        return bd.write_code(device, delta) if device else f"w += {delta}"
+
+    def with_device(model: str) -> str:
+        return model + ("\n" + bd.VARIABLES + ("\npend : 1  # C-EP: traces' decay not yet programmed"
+                                               if continual and not analog_input else "")
+                        if device else "")
+
+    if analog_input:  # W_1 = delta x^T, written once per example (both forms)
+        return SynapseCode(with_device(eq.INPUT_SYNAPSE_MODEL), None, None, None, write("delta_post * x_pre"))
+    pre_trace = "(xtr_pre + xtro_pre) / 2" if layer == 1 else "(x_pre + xo_pre) / 2"
+    drive_post = None if layer == 1 else "I_syn_pre += w * k_syn"  # Poisson inputs get no feedback
+    if not continual:
+        on_post = INPUT_ON_POST if layer == 1 else ON_POST
+        return SynapseCode(with_device(SYNAPSE_MODEL), ON_PRE, on_post, None,
+                           write("coef_post * elig") + "\nelig = 0")
+    jump_pre = f"{NUDGED_POST} * k_syn * (x_post + xo_post) / 2"
+    jump_post = f"{NUDGED_POST} * k_syn * {pre_trace}"
+    decay = f"{NUDGED_POST} * k_decay2 * {'xtr_pre' if layer == 1 else 'x_pre'} * x_post"
+    if device is None:
+        on_pre = f"I_syn_post += w * k_syn\nw += {jump_pre}"
+        on_post = "\n".join(filter(None, [drive_post, f"w += {jump_post}"]))
+        return SynapseCode(CEP_SYNAPSE_MODEL, on_pre, on_post, f"w += {decay}", None)
+    on_pre = f"I_syn_post += w * k_syn\n{write(f'{jump_pre} + pend')}\npend = 0"
+    on_post = "\n".join(filter(None, [drive_post, write(f"{jump_post} + pend"), "pend = 0"]))
+    return SynapseCode(with_device(CEP_SYNAPSE_MODEL), on_pre, on_post, f"pend += {decay}",
+                       write("pend") + "\npend = 0")
 
 
 def cep_neuron_decay(layer: int, inputs: str) -> str:
@@ -225,20 +284,56 @@ class Brian2SpikingNetwork(Brian2RateNetwork):
     layout: SpikingLayout
 
     def __init__(self, layout: SpikingLayout, params, lrs, target: str = "numpy",
-                 build_dir: str | Path | None = None) -> None:
+                 build_dir: str | Path | None = None, devices: list[DeviceArray | None] | None = None) -> None:
         if not isinstance(layout, SpikingLayout):
             raise TypeError("Brian2SpikingNetwork needs a SpikingLayout")
         super().__init__(layout, params, lrs, target, build_dir or default_build_dir(layout))
+        self.devices = list(devices or [None] * (len(layout.sizes) - 1))
+        """The torch device arrays of the layers that have devices (their per-device parameters
+        go into the synapses, their pulse counters get each run's pulses)."""
+        for n, array in enumerate(self.devices, 1):
+            if (array is None) != (layout.device(n) is None):
+                raise ValueError(f"layer {n}: the layout and the device arrays disagree on its device")
+        self.run_seed: int | None = None
+        """The seed of the next run's random numbers (initial phases, Poisson spikes, stochastic
+        rounding); None: layout.seed + the number of runs so far. The trainer sets one per epoch."""
+
+    def _next_seed(self) -> int:
+        return self.layout.seed + self._runs if self.run_seed is None else self.run_seed
 
     def _runtime_objects(self, schedule: Schedule) -> dict[str, Any]:
         import brian2 as b2
 
-        b2.seed(self.layout.seed + self._runs)  # new spike phases / Poisson draws for every run
+        b2.seed(self._next_seed())  # new spike phases / Poisson draws for every run
         self._runs += 1
         return build_objects(self.layout, schedule, self.lrs)
 
+    def _run_standalone(self, schedule: Schedule) -> SpikingOutput:
+        # the binary's seed is fixed when it is generated; SEED_CODE lets each run replace it
+        previous = os.environ.get(SEED_VARIABLE)
+        os.environ[SEED_VARIABLE] = str(self._next_seed())
+        try:
+            return super()._run_standalone(schedule)
+        finally:
+            if previous is None:
+                os.environ.pop(SEED_VARIABLE, None)
+            else:
+                os.environ[SEED_VARIABLE] = previous
+
+    def _synapse_extras(self, objects: dict[str, Any]) -> list[tuple[Any, str, np.ndarray]]:
+        extras = []
+        for syn, array in zip(objects["synapses"], self.devices):
+            if array is not None:
+                i_pre, j_post = objects["connect"][syn.name]
+                extras += [(syn, var, values) for var, values in bd.per_device_values(array, i_pre, j_post).items()]
+        return extras
+
     def _collect(self, objects: dict[str, Any], seconds: float, cpu_seconds: float) -> SpikingOutput:
         self._read_params(objects)
+        for syn, array in zip(objects["synapses"], self.devices):
+            if array is not None:
+                i_pre, j_post = objects["connect"][syn.name]
+                bd.add_pulses(array, np.asarray(syn.pulses_up[:]), np.asarray(syn.pulses_down[:]), i_pre, j_post)
         scale = 1.0 / (self.layout.r_max_hz * self.layout.window * self.layout.eps * self.layout.tau_ms * 1e-3)
         free, nudged = [], []
         for mon in objects["count_monitors"]:  # row 0: the start, before any example ended
@@ -260,6 +355,7 @@ class Brian2SpikingNetwork(Brian2RateNetwork):
         device.activate(build_on_run=False, directory=str(self.build_dir))
         b2.prefs.devices.cpp_standalone.openmp_threads = 0
         b2.seed(self.layout.seed)
+        device.insert_code("main", SEED_CODE)
         objects = build_objects(self.layout, schedule, self.lrs)
         net = b2.Network(*objects["all"])
         net.run(objects["duration"], namespace=objects["namespace"])
@@ -269,6 +365,15 @@ class Brian2SpikingNetwork(Brian2RateNetwork):
         from .brian2_rate import _digest
 
         self._built_data = {"x_ta.values": _digest(schedule.images), "y_ta.values": _digest(schedule.targets)}
+
+
+SEED_VARIABLE = "NEUROSIM_BRIAN2_SEED"
+SEED_CODE = f"""{{
+    const char* _neurosim_seed = getenv("{SEED_VARIABLE}");
+    if (_neurosim_seed) brian::_random_generators[0].seed(strtoul(_neurosim_seed, 0, 10));
+}}"""
+"""C++ run after Brian2's own seeding in main(): the seed of this run from the environment
+(one generator: the project is built without OpenMP)."""
 
 
 def default_build_dir(layout: SpikingLayout) -> Path:
@@ -354,30 +459,17 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
     synapses, connect = [], {}
     for n in range(1, n_layers + 1):
         i_pre, j_post = (a.ravel() for a in np.meshgrid(np.arange(sizes[n - 1]), np.arange(sizes[n]), indexing="ij"))
-        if n == 1 and not analog and continual:
-            syn = b2.Synapses(inputs, layers[0], CEP_SYNAPSE_MODEL, on_pre=CEP_INPUT_ON_PRE, on_post=CEP_INPUT_ON_POST,
-                              dt=dt, name="syn1")
-            syn.connect(i=i_pre, j=j_post)
-            syn.run_regularly(CEP_INPUT_SYNAPSE_DECAY, when="before_groups", name="syn1_cep_decay")
-        elif n == 1 and not analog:
-            syn = b2.Synapses(inputs, layers[0], SYNAPSE_MODEL, on_pre=ON_PRE, on_post=INPUT_ON_POST, dt=dt,
-                              name="syn1")
-            syn.connect(i=i_pre, j=j_post)
-            syn.run_regularly(SYNAPSE_UPDATE, dt=period, when="start", order=2, name="syn1_update")
-        elif n == 1:
-            syn = b2.Synapses(inputs, drive, eq.INPUT_SYNAPSE_MODEL, dt=period, name="syn1")
-            syn.connect(i=i_pre, j=j_post)
-            syn.run_regularly(eq.INPUT_SYNAPSE_UPDATE, dt=period, when="start", order=2, name="syn1_update")
-        elif continual:
-            syn = b2.Synapses(layers[n - 2], layers[n - 1], CEP_SYNAPSE_MODEL, on_pre=CEP_ON_PRE, on_post=CEP_ON_POST,
-                              dt=dt, name=f"syn{n}")
-            syn.connect(i=i_pre, j=j_post)
-            syn.run_regularly(CEP_SYNAPSE_DECAY, when="before_groups", name=f"syn{n}_cep_decay")
+        spec = synapse_code(layout, n)
+        if n == 1 and analog:
+            pre, post, clock = inputs, drive, period
         else:
-            syn = b2.Synapses(layers[n - 2], layers[n - 1], SYNAPSE_MODEL, on_pre=ON_PRE, on_post=ON_POST,
-                              dt=dt, name=f"syn{n}")
-            syn.connect(i=i_pre, j=j_post)
-            syn.run_regularly(SYNAPSE_UPDATE, dt=period, when="start", order=2, name=f"syn{n}_update")
+            pre, post, clock = (inputs if n == 1 else layers[n - 2]), layers[n - 1], dt
+        syn = b2.Synapses(pre, post, spec.model, on_pre=spec.on_pre, on_post=spec.on_post, dt=clock, name=f"syn{n}")
+        syn.connect(i=i_pre, j=j_post)
+        if spec.every_step:
+            syn.run_regularly(spec.every_step, when="before_groups", name=f"syn{n}_cep_decay")
+        if spec.end_of_example:
+            syn.run_regularly(spec.end_of_example, dt=period, when="start", order=2, name=f"syn{n}_update")
         synapses.append(syn)
         connect[syn.name] = (i_pre.astype(np.int32), j_post.astype(np.int32))
 
@@ -396,10 +488,29 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
             "gate_ta": gate_ta}
 
 
-def layout_for(config, n_examples: int, n_rows: int) -> SpikingLayout:
-    """The spiking layout of a config (``backend.name: brian2-spiking``) and data size."""
+def layout_for(config, n_examples: int, n_rows: int, devices: list[DeviceConfig | None] | None = None
+               ) -> SpikingLayout:
+    """The spiking layout of a config (``backend.name: brian2-spiking``) and data size; ``devices``:
+    each weight layer's device config, None for ideal synapses (``device_configs``)."""
     c, b, e = config.circuit, config.backend, config.estimator
+    device_json = tuple(json.dumps(asdict(d), sort_keys=True) if d is not None else "" for d in devices or [])
+    if not any(device_json):
+        device_json = ()
     return SpikingLayout(sizes=tuple(c.layers), activation=c.activation, eps=c.eps, tau_ms=b.tau_ms, clamp=c.clamp,
                          T=e.T, K=e.K, rule=e.name, n_examples=n_examples, n_rows=n_rows, r_max_hz=b.r_max_hz,
                          tau_syn_ms=b.tau_syn_ms, spikes=b.spikes, window=b.window, seed=config.seed,
-                         inputs=b.inputs)
+                         inputs=b.inputs, devices=device_json)
+
+
+def device_configs(synapses, n_layers: int, per_layer: bool = False) -> list[DeviceConfig | None]:
+    """The device of each weight layer of a network's synapses (None: ideal), checked against
+    what the spiking backend can simulate."""
+    configs = getattr(synapses, "configs", None)
+    if configs is None:  # ideal synapses
+        return [None] * n_layers
+    out = []
+    for n, config in enumerate(configs[:n_layers]):
+        key = f"synapses.layers[{n}].device" if per_layer else "synapses.device"
+        bd.check_supported(config, key)
+        out.append(None if config.ideal else config)
+    return out

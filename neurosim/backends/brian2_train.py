@@ -96,11 +96,15 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
     labels = torch.cat([train_set.labels, test_set.labels]).numpy()
     targets = np.eye(classes)[labels]
     if config.backend.name == "brian2-spiking":  # spikes and an STDP-style rule (brian2_spiking.py)
-        from .brian2_spiking import Brian2SpikingNetwork, layout_for as spiking_layout_for
+        from .brian2_spiking import Brian2SpikingNetwork, device_configs, layout_for as spiking_layout_for
 
-        b2net = Brian2SpikingNetwork(spiking_layout_for(config, n_train + n_test, n_train + n_test),
+        n_layers = len(network.model.weights)
+        devices = device_configs(network.synapses, n_layers, per_layer=bool(config.synapses.layers))
+        arrays = [network.synapses.arrays[id(w)] if d is not None else None
+                  for w, d in zip(network.model.weights, devices)]
+        b2net = Brian2SpikingNetwork(spiking_layout_for(config, n_train + n_test, n_train + n_test, devices),
                                      torch_params(network), config.estimator.lr, config.backend.target,
-                                     config.backend.build_dir)
+                                     config.backend.build_dir, devices=arrays)
     else:
         layout = layout_for(config, n_train + n_test, n_train + n_test)
         b2net = Brian2RateNetwork(layout, torch_params(network), config.estimator.lr, config.backend.target,
@@ -111,6 +115,10 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
         t0 = time.perf_counter()
         schedule = epoch_schedule(config, train_set, test_set, epoch, (images, targets))
         b2net.set_params(torch_params(network))
+        if hasattr(b2net, "run_seed"):  # spikes: new, reproducible random numbers every epoch
+            from ..trainer import _epoch_seed
+
+            b2net.run_seed = _epoch_seed(config.seed, epoch, 2) % 2**32
         out = b2net.run(schedule)
         load_params(network, b2net.params)
         seconds = time.perf_counter() - t0
@@ -139,6 +147,7 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
             "brian2_examples_per_cpu_second": round((n_train + n_test) / max(out.cpu_seconds, 1e-9), 1),
             "brian2_build_seconds": round(b2net.build_seconds, 3),
             "brian2_build_cpu_seconds": round(b2net.build_cpu_seconds, 3),
+            **network.synapses.report(),
         }
         b2net.build_seconds = b2net.build_cpu_seconds = 0.0
         history.append(row)

@@ -1,0 +1,130 @@
+"""Synaptic device models inside Brian2 synapses: every weight write becomes programming pulses.
+
+The spiking backend writes weights at events: at the end of an example (EP form, the signed
+eligibility) or at each spike of either neuron while nudged (C-EP form). With a device model
+each such write is what a chip's controller would do with it: a number of pulses
+n = |Delta w| / dw_min, rounded stochastically (a write smaller than a pulse fires one with the
+matching probability) or down, each moving the device by its step response. The code here is
+the same arithmetic as ``neurosim.device_models.DeviceArray`` (closed forms over n pulses of one
+sign, cycle-to-cycle noise whose variance adds over the n pulses, clipping at each device's
+bounds, stuck devices that never move), written as Brian2 abstract code so that it runs in the
+generated C++ of cpp_standalone. The per-device parameters (device-to-device spreads, stuck
+devices) are the torch arrays' own, loaded into synapse variables by the synapses' indices,
+and the pulse counters come back to them after every run: the torch and Brian2 simulations of
+one config use the same devices (tested to 1e-12 with deterministic rounding).
+
+What has no event form here is refused with a ConfigError: differential pairs (two devices and
+a refresh per synapse), ``exp_step`` (pulse by pulse, no closed form), write noise (a hidden
+state beside the presented weight) and the read side (read noise, DAC/ADC act on the rate
+dynamics, not on spikes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..device_models import DeviceArray, DeviceConfig
+from ..errors import ConfigError
+
+VARIABLES = """dw_up : 1 (constant)  # device: step of an up pulse
+dw_down : 1 (constant)  # device: step of a down pulse
+w_lo : 1 (constant)  # device: lower bound
+w_hi : 1 (constant)  # device: upper bound
+movable : 1 (constant)  # device: 0 for a stuck device
+pulses_up : 1  # device: up pulses in this run
+pulses_down : 1  # device: down pulses in this run"""
+"""Synapse variables of a device-backed synapse (set from the torch DeviceArray before each run)."""
+
+PER_DEVICE = ("dw_up", "dw_down", "w_lo", "w_hi", "movable")
+
+
+def check_supported(config: DeviceConfig, key: str) -> None:
+    """Refuse what the event-driven Brian2 form cannot simulate, naming the config key."""
+    if config.ideal:
+        if not config.reads_ideally:
+            raise ConfigError(key, config.name, "a device without read noise or converters for backend "
+                              "brian2-spiking (the read side acts on the rate dynamics; use backend torch)")
+        return
+    refused = [
+        (config.mapping != "single", "mapping", config.mapping, "single (differential pairs run in torch only)"),
+        (config.response == "exp_step", "response", config.response,
+         "constant, soft_bounds, linear_step or nonlinear (exp_step has no closed form over n pulses; torch only)"),
+        (bool(config.write_noise_std), "write_noise_std", config.write_noise_std,
+         "0 for backend brian2-spiking (write noise needs a hidden state; torch only)"),
+        (not config.reads_ideally, "read_noise_std", config.read_noise_std,
+         "ideal reads for backend brian2-spiking (read noise, DAC and ADC act on the rate dynamics; torch only)"),
+    ]
+    for bad, field, value, expected in refused:
+        if bad:
+            raise ConfigError(f"{key} ({config.name}).{field}", value, expected)
+
+
+def write_code(config: DeviceConfig, delta: str) -> str:
+    """Abstract code that programs the requested change ``delta`` (an expression) into ``w``.
+
+    The temporaries are named dev_*; the synapse needs ``VARIABLES``.
+    """
+    inv_step = repr(1.0 / config.step)
+    rounding = " + rand()" if config.rounding == "stochastic" else ""
+    lines = [f"dev_req = {delta}",
+             f"dev_n = floor(abs(dev_req) * {inv_step}{rounding}) * movable",
+             "dev_up = int(dev_req > 0)"]
+    lines += _response(config)
+    if config.dw_min_std:
+        lines.append(f"dev_new += randn() * {config.dw_min_std!r} * (dev_up * dw_up + (1 - dev_up) * dw_down)"
+                     " * sqrt(dev_n)")
+    lines += ["w = w + int(dev_n > 0) * (clip(dev_new, w_lo, w_hi) - w)",
+              "pulses_up += dev_up * dev_n",
+              "pulses_down += (1 - dev_up) * dev_n"]
+    return "\n".join(lines)
+
+
+def _response(config: DeviceConfig) -> list[str]:
+    """``dev_new``: the weight after dev_n pulses of the sign dev_up (device_models._respond)."""
+    if config.response == "constant":
+        return ["dev_new = w + dev_n * (dev_up * dw_up - (1 - dev_up) * dw_down)"]
+    if config.response in ("soft_bounds", "linear_step"):
+        gamma_up, gamma_down = (1.0, 1.0) if config.response == "soft_bounds" else (config.gamma_up, config.gamma_down)
+        # n steps of w += step (1 - w / b): b - w - (b - w)(1 - step / b)^n, b where the step vanishes
+        up = (f"(w_hi / {gamma_up!r} - w) * (1 - clip(1 - dw_up * {gamma_up!r} / w_hi, 0, 1) ** dev_n)"
+              if gamma_up else "dw_up * dev_n")
+        down = (f"(w_lo / {gamma_down!r} - w) * (1 - clip(1 + dw_down * {gamma_down!r} / w_lo, 0, 1) ** dev_n)"
+                if gamma_down else "-dw_down * dev_n")
+        return [f"dev_new = w + dev_up * {up} + (1 - dev_up) * {down}"]
+    if config.response == "nonlinear":  # NeuroSim's curves, the pulse number P read off the state
+        states = float(config.states)
+        a_up, a_down = config.a_up * states, config.a_down * states
+        b_up, b_down = 1 / (1 - math.exp(-states / a_up)), 1 / (1 - math.exp(-states / a_down))
+        return [
+            "dev_x = clip((w - w_lo) / (w_hi - w_lo), 0, 1)",
+            f"dev_pu = -{a_up!r} * log1p(-clip(dev_x / {b_up!r}, 0, 1 - 1e-12))",
+            f"dev_xu = {b_up!r} * (1 - exp(-clip(dev_pu + dev_n, 0, {states!r}) / {a_up!r}))",
+            f"dev_pd = -{a_down!r} * log1p(-clip((1 - dev_x) / {b_down!r}, 0, 1 - 1e-12))",
+            f"dev_xd = 1 - {b_down!r} * (1 - exp(-clip(dev_pd + dev_n, 0, {states!r}) / {a_down!r}))",
+            "dev_new = w + (dev_up * dev_xu + (1 - dev_up) * dev_xd - dev_x) * (w_hi - w_lo)",
+        ]
+    raise ConfigError("synapses.response", config.response, "a response with a closed form over n pulses")
+
+
+def per_device_values(array: DeviceArray, i_pre: np.ndarray, j_post: np.ndarray) -> dict[str, np.ndarray]:
+    """The torch array's per-device parameters, in the order of the synapses (i_pre, j_post).
+
+    Torch weights are [post, pre], as the synapses' matrices (``brian2_rate.synapse_values``).
+    """
+    def take(t) -> np.ndarray:
+        return np.ascontiguousarray(t.detach().cpu().double().numpy()[j_post, i_pre])
+
+    return {"dw_up": take(array.dw_up), "dw_down": take(array.dw_down), "w_lo": take(array.w_min),
+            "w_hi": take(array.w_max), "movable": 1.0 - take(array.stuck.double())}
+
+
+def add_pulses(array: DeviceArray, up: np.ndarray, down: np.ndarray, i_pre: np.ndarray, j_post: np.ndarray) -> None:
+    """Add one run's pulse counts (per synapse) to the torch array's per-device counters."""
+    import torch
+
+    for counter, values in ((array.pulses_up, up), (array.pulses_down, down)):
+        dense = np.zeros(tuple(counter.shape), dtype=np.int64)
+        dense[j_post, i_pre] = np.rint(values).astype(np.int64)
+        counter += torch.from_numpy(dense).to(counter.device)
