@@ -171,6 +171,8 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
         "best_test_error": min(r["test_error"] for r in history),
         "backend": {"name": config.backend.name, "target": config.backend.target,
                     "build_dir": str(b2net.build_dir) if config.backend.target == "cpp_standalone" else None},
+        **({"synapses": {"device": config.synapses.device, **network.synapses.report()}}
+           if not network.synapses.ideal else {}),
         "train_samples": n_train, "test_samples": n_test,
         "machine": machine_info(device), "versions": {**versions(), "brian2": brian2.__version__}})
     return result
