@@ -182,6 +182,17 @@ def test_a_short_spiking_run_learns(tmp_path):
     for name in ("config.yaml", "metrics.jsonl", "result.json", "checkpoint.pt"):
         assert (tmp_path / "spk" / name).exists()
     assert run.history[0]["brian2_examples_per_second"] > 0
+    # the checkpoint evaluates through the spiking network (its outputs: free-window rates) and,
+    # on request, through the rate network of the same weights; both far below chance
+    from neurosim.backends.brian2_train import evaluate_brian2
+
+    spiking = evaluate_brian2(tmp_path / "spk")
+    rate = evaluate_brian2(tmp_path / "spk", network="rate")
+    assert spiking["network"] == "spiking" and rate["network"] == "rate"
+    assert spiking["test_error"] <= 0.6 and rate["test_error"] <= 0.6
+    assert not np.array_equal(spiking["free_outputs"], rate["free_outputs"])
+    counts = spiking["free_outputs"] * 1000.0 * 20 * 0.1 * 10e-3  # rate x (r_max L dt): whole spike counts
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-9)
 
 
 @pytest.mark.parametrize("override,key", [

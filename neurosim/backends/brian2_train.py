@@ -179,17 +179,22 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
 
 
 def evaluate_brian2(run: str | Path, target: str = "numpy", data_dir: str | None = None,
-                    test_subset: int | None = None, build_dir: str | None = None) -> dict[str, Any]:
+                    test_subset: int | None = None, build_dir: str | None = None,
+                    network: str = "auto") -> dict[str, Any]:
     """Run a trained network's test set through Brian2 (free phase only), whichever backend trained it.
 
     ``run`` is a run folder or its ``checkpoint.pt``; the circuit must have continuous dynamics
     (a torch ``mnist_ct1_ep`` run, or a Brian2 one). The weights go into the synapses by their
     indices; returns the test error and loss and the free-phase outputs, as Brian2 computed them.
-    ``test_subset`` defaults to the run's own ``data.test_subset``.
+    ``network``: 'rate' (the leaky integrators), 'spiking' (the spiking network of the run's
+    backend settings, outputs read as free-window firing rates) or 'auto' (spiking for a
+    brian2-spiking run, else rate). ``test_subset`` defaults to the run's own ``data.test_subset``.
     """
     from ..config import load_config
     from ..errors import ConfigError, NeurosimError
 
+    if network not in ("auto", "rate", "spiking"):
+        raise ConfigError("network", network, "auto, rate or spiking")
     path = Path(run)
     checkpoint = path / "checkpoint.pt" if path.is_dir() else path
     if not checkpoint.exists():
@@ -199,20 +204,31 @@ def evaluate_brian2(run: str | Path, target: str = "numpy", data_dir: str | None
     if config.circuit.dynamics != "continuous":
         raise ConfigError("circuit.dynamics", config.circuit.dynamics,
                           "continuous: only the leaky-integrator network has a Brian2 form")
-    network = build_network(config, "cpu", torch.float64)
-    network.load_state_dict(saved["network"])
+    spiking = network == "spiking" or (network == "auto" and config.backend.name == "brian2-spiking")
+    model = build_network(config, "cpu", torch.float64)
+    model.load_state_dict(saved["network"])
     _, test_set = load_splits(config.data.name, root=config.data.dir, dtype=torch.float64,
                               train_subset=1, download=config.data.download,
                               test_subset=test_subset if test_subset is not None else config.data.test_subset)
     n = len(test_set)
     images = test_set.images.double().numpy()
     targets = np.eye(test_set.num_classes)[test_set.labels.numpy()]
-    layout = Layout(sizes=tuple(config.circuit.layers), activation=config.circuit.activation,
-                    eps=config.circuit.eps, tau_ms=config.backend.tau_ms, clamp=config.circuit.clamp,
-                    T=config.estimator.T, K=0, rule="ep", n_examples=n, n_rows=n)
-    b2net = Brian2RateNetwork(layout, torch_params(network), [0.0] * len(layout.sizes[1:]), target, build_dir)
+    lrs = [0.0] * (len(config.circuit.layers) - 1)
+    if spiking:  # the free window must fit in the phases: K = window nudged steps, unused (gate 0)
+        from dataclasses import replace
+
+        from .brian2_spiking import Brian2SpikingNetwork, layout_for as spiking_layout_for
+
+        layout = replace(spiking_layout_for(config, n, n), K=config.backend.window, rule="ep")
+        b2net = Brian2SpikingNetwork(layout, torch_params(model), lrs, target, build_dir)
+    else:
+        layout = Layout(sizes=tuple(config.circuit.layers), activation=config.circuit.activation,
+                        eps=config.circuit.eps, tau_ms=config.backend.tau_ms, clamp=config.circuit.clamp,
+                        T=config.estimator.T, K=0, rule="ep", n_examples=n, n_rows=n)
+        b2net = Brian2RateNetwork(layout, torch_params(model), lrs, target, build_dir)
     beta = config.estimator.beta or 1.0
     out = b2net.run(Schedule(images, targets, np.arange(n), np.full(n, beta), np.zeros(n)))
     wrong = out.free_outputs.argmax(1) != test_set.labels.numpy()
     return {"test_error": float(wrong.mean()), "test_loss": float((0.5 * (out.free_outputs - targets) ** 2).sum(1).mean()),
-            "test_samples": n, "free_outputs": out.free_outputs, "seconds": out.seconds}
+            "test_samples": n, "network": "spiking" if spiking else "rate", "free_outputs": out.free_outputs,
+            "seconds": out.seconds}
