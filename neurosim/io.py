@@ -14,6 +14,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+"""The mode ``open`` would give a new file (mkstemp's are 0600, unreadable to a group that shares
+the results)."""
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
     """Call ``write(handle)`` on a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
@@ -24,6 +35,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

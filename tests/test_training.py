@@ -187,3 +187,14 @@ def _assert_same(a, b, where: str) -> None:
         assert torch.equal(a, b), where
     else:
         assert a == b, where
+
+
+def test_atomic_writes_get_the_mode_of_an_ordinary_new_file(tmp_path):
+    import os
+
+    from neurosim.io import atomic_write_text
+
+    atomic_write_text(tmp_path / "result.json", "{}\n")
+    (tmp_path / "plain.txt").write_text("x")
+    assert (tmp_path / "result.json").stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
