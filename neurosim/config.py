@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -510,14 +511,20 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+@functools.lru_cache(maxsize=None)
+def _fields(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
+    """A dataclass's resolved type hints and field names (resolving hints is the slow part of a
+    load: a sweep of thousands of points validates thousands of configs)."""
+    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def _build(cls: type, raw: Any, prefix: str) -> Any:
     """Instantiate dataclass ``cls`` from ``raw``, checking every key and type."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError(prefix or "(top level)", raw, "a mapping")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    hints, names = _fields(cls)
     for key in raw:
         if key not in names:
             raise ConfigError(_join(prefix, str(key)), raw[key],
