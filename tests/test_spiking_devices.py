@@ -43,7 +43,7 @@ def _brian2_write(config: DeviceConfig, array: DeviceArray, w0: np.ndarray, req:
     syn.run_regularly(bd.write_code(config, "req"), dt=b2.defaultclock.dt)
     b2.seed(seed)
     net = b2.Network(pre, post, syn)
-    net.run(b2.defaultclock.dt)
+    net.run(b2.defaultclock.dt, namespace=bd.functions())
     out = np.zeros_like(w0)
     up, down = np.zeros_like(w0), np.zeros_like(w0)
     out[j_post, i_pre] = syn.w[:]

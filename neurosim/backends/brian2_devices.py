@@ -73,12 +73,52 @@ def write_code(config: DeviceConfig, delta: str) -> str:
              "dev_up = int(dev_req > 0)"]
     lines += _response(config)
     if config.dw_min_std:
-        lines.append(f"dev_new += randn() * {config.dw_min_std!r} * (dev_up * dw_up + (1 - dev_up) * dw_down)"
-                     " * sqrt(dev_n)")
+        lines.append(f"dev_new += {config.dw_min_std!r} * (dev_up * dw_up + (1 - dev_up) * dw_down)"
+                     " * pulse_noise(dev_n)")
     lines += ["w = w + int(dev_n > 0) * (clip(dev_new, w_lo, w_hi) - w)",
               "pulses_up += dev_up * dev_n",
               "pulses_down += (1 - dev_up) * dev_n"]
     return "\n".join(lines)
+
+
+NOISE_CPP = """
+double neurosim_pulse_noise(double n) {
+    // c2c noise of n pulses, N(0, n); drawn only for devices that get pulses (most get none)
+    return n > 0 ? sqrt(n) * brian::_random_generators[0].randn() : 0.0;
+}
+"""
+POW_CPP = """
+double neurosim_pulse_pow(double base, double n) {
+    return n > 0 ? pow(base, n) : 1.0;
+}
+"""
+
+
+def functions() -> dict:
+    """The Brian2 functions the write code calls, for a run's namespace.
+
+    A write touches every synapse of a layer, but few get a pulse: drawing the c2c noise and
+    taking the power of the closed form only for those (a branch, which Brian2's abstract code
+    has not) made a write of 392,000 devices 5x faster in cpp_standalone (measured, one core:
+    constant response with c2c 14.3 -> 2.9 ms, linear_step 22.1 -> 4.2 ms; the ideal
+    ``w += delta`` takes 0.3 ms, most of the rest is reading the per-device arrays).
+    numpy implementations for the numpy target; the cython target is not supported.
+    """
+    import brian2 as b2
+
+    def pulse_noise(n):
+        n = np.asarray(n, dtype=np.float64)
+        return np.where(n > 0, np.random.standard_normal(n.shape) * np.sqrt(np.maximum(n, 0)), 0.0)
+
+    def pulse_pow(base, n):
+        base, n = np.broadcast_arrays(np.asarray(base, dtype=np.float64), np.asarray(n, dtype=np.float64))
+        return np.where(n > 0, base ** np.where(n > 0, n, 0.0), 1.0)
+
+    noise = b2.Function(pulse_noise, arg_units=[1], return_unit=1, stateless=False)
+    noise.implementations.add_implementation("cpp", code=NOISE_CPP, name="neurosim_pulse_noise")
+    power = b2.Function(pulse_pow, arg_units=[1, 1], return_unit=1)
+    power.implementations.add_implementation("cpp", code=POW_CPP, name="neurosim_pulse_pow")
+    return {"pulse_noise": noise, "pulse_pow": power}
 
 
 def _response(config: DeviceConfig) -> list[str]:
@@ -88,9 +128,9 @@ def _response(config: DeviceConfig) -> list[str]:
     if config.response in ("soft_bounds", "linear_step"):
         gamma_up, gamma_down = (1.0, 1.0) if config.response == "soft_bounds" else (config.gamma_up, config.gamma_down)
         # n steps of w += step (1 - w / b): b - w - (b - w)(1 - step / b)^n, b where the step vanishes
-        up = (f"(w_hi / {gamma_up!r} - w) * (1 - clip(1 - dw_up * {gamma_up!r} / w_hi, 0, 1) ** dev_n)"
+        up = (f"(w_hi / {gamma_up!r} - w) * (1 - pulse_pow(clip(1 - dw_up * {gamma_up!r} / w_hi, 0, 1), dev_n))"
               if gamma_up else "dw_up * dev_n")
-        down = (f"(w_lo / {gamma_down!r} - w) * (1 - clip(1 + dw_down * {gamma_down!r} / w_lo, 0, 1) ** dev_n)"
+        down = (f"(w_lo / {gamma_down!r} - w) * (1 - pulse_pow(clip(1 + dw_down * {gamma_down!r} / w_lo, 0, 1), dev_n))"
                 if gamma_down else "-dw_down * dev_n")
         return [f"dev_new = w + dev_up * {up} + (1 - dev_up) * {down}"]
     if config.response == "nonlinear":  # NeuroSim's curves, the pulse number P read off the state

@@ -404,6 +404,8 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
                  "k_e": float(1.0 / (2 * r_max * window_seconds)),  # eligibility per spike pair
                  "k_count": float(1.0 / (r_max * window_seconds))}  # spike count -> rate estimate
     continual = layout.rule == "cep"
+    if any(layout.devices):
+        namespace.update(bd.functions())
     if continual:
         a = float(dt / tau_syn)
         namespace["k_decay"] = -a  # a trace's change per step by its Euler decay, per unit of trace

@@ -102,6 +102,11 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
         devices = device_configs(network.synapses, n_layers, per_layer=bool(config.synapses.layers))
         arrays = [network.synapses.arrays[id(w)] if d is not None else None
                   for w, d in zip(network.model.weights, devices)]
+        if any(devices) and config.backend.target == "cython":
+            from ..errors import ConfigError
+
+            raise ConfigError("backend.target", "cython", "cpp_standalone or numpy with devices on spiking "
+                              "synapses (their write code has C++ and numpy forms)")
         b2net = Brian2SpikingNetwork(spiking_layout_for(config, n_train + n_test, n_train + n_test, devices),
                                      torch_params(network), config.estimator.lr, config.backend.target,
                                      config.backend.build_dir, devices=arrays)
