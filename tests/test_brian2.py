@@ -305,3 +305,22 @@ def test_a_torch_trained_network_runs_in_brian2(tmp_path):
                    progress=False)
     with pytest.raises(ConfigError, match="continuous"):
         evaluate_brian2(tmp_path / "e")
+
+
+def test_standalone_progress_lines_reach_the_callback(tmp_path):
+    """The compiled binary prints 'neurosim-progress <fraction> <seconds>' lines; the watcher
+    thread passes the latest one on while it runs and once more at the end."""
+    import time
+
+    from neurosim.backends.brian2_rate import PROGRESS_TAG, _ProgressWatcher
+
+    stdout = tmp_path / "stdout.txt"
+    seen = []
+    with _ProgressWatcher(stdout, lambda fraction, seconds: seen.append((fraction, seconds)), every=0.05):
+        time.sleep(0.1)  # no file yet: nothing reported, no error
+        stdout.write_text(f"Brian2 says hello\n{PROGRESS_TAG} 0.25 2.0\n")
+        time.sleep(0.3)
+        stdout.write_text(f"{PROGRESS_TAG} 0.25 2.0\n{PROGRESS_TAG} 1 8.5\n")
+    assert seen[0] == (0.25, 2.0) and seen[-1] == (1.0, 8.5)
+    with _ProgressWatcher(stdout, None):  # no callback: no thread
+        pass

@@ -202,7 +202,8 @@ def test_the_rate_backend_still_refuses_devices():
 @pytest.mark.skipif(os.environ.get("NEUROSIM_TEST_STANDALONE") != "1" or shutil.which("g++") is None,
                     reason="compiles a C++ project (about 30 s); set NEUROSIM_TEST_STANDALONE=1 to run")
 def test_standalone_device_writes_and_seeds(tmp_path):
-    """cpp_standalone: whole pulses as on the numpy target, and the run seed reaches the binary."""
+    """cpp_standalone: whole pulses as on the numpy target, the run seed reaches the binary, and
+    the binary's progress reaches the callback (at least its final line)."""
     device = DeviceConfig(response="constant", states=256, w_min=-4.0, w_max=4.0)
     x, y = _digits()
     results = []
@@ -212,7 +213,10 @@ def test_standalone_device_writes_and_seeds(tmp_path):
                                   build_dir=tmp_path / "build", devices=arrays)
         before = [w.copy() for w, _ in b2.params]
         b2.run_seed = seed
+        seen = []
+        b2.on_progress = lambda fraction, seconds: seen.append(fraction)
         b2.run(Schedule(x, y, np.arange(4), np.full(4, 1.0), np.ones(4)))
+        assert seen and seen[-1] == 1.0
         for (w, _), w0, array in zip(b2.params, before, arrays):
             net_pulses = (array.pulses_up - array.pulses_down).numpy()
             np.testing.assert_allclose((w - w0) / device.step, net_pulses, atol=1e-9)

@@ -35,7 +35,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -161,6 +161,8 @@ class Brian2RateNetwork:
         self._device: Any = None
         self._built_data: dict[str, str] = {}
         self._runs = 0
+        self.on_progress: Callable[[float, float], None] | None = None
+        """Called with (fraction simulated, seconds) every few seconds of a cpp_standalone run."""
         self.build_seconds = 0.0
         self.build_cpu_seconds = 0.0
 
@@ -293,7 +295,8 @@ class Brian2RateNetwork:
         results = f"results_{tag}"
         t0, before = time.perf_counter(), os.times()
         try:
-            device.run(results_directory=results, run_args=args, with_output=False)
+            with _ProgressWatcher(Path(device.project_dir) / results / "stdout.txt", self.on_progress):
+                device.run(results_directory=results, run_args=args, with_output=False)
             seconds, after = time.perf_counter() - t0, os.times()
             cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
             for syn in objects["synapses"]:  # weights went in by the connect arrays' order: check it held
@@ -333,11 +336,61 @@ class Brian2RateNetwork:
         b2.prefs.devices.cpp_standalone.openmp_threads = 0
         objects = _build_objects(self.layout, schedule, self.lrs)
         net = b2.Network(*objects["all"])
-        net.run(objects["duration"], namespace=objects["namespace"])
+        net.run(objects["duration"], namespace=objects["namespace"], **standalone_report())
         device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
         self._standalone = objects
         self._device = get_device()
         self._built_data = {"x_ta.values": _digest(schedule.images), "y_ta.values": _digest(schedule.targets)}
+
+
+PROGRESS_TAG = "neurosim-progress"
+
+
+def standalone_report() -> dict[str, Any]:
+    """``Network.run`` arguments with which the compiled binary prints its progress every 2 s of
+    wall time (flushed) to the stdout file of its results folder."""
+    from brian2 import second
+
+    return {"report": f'std::cout << "{PROGRESS_TAG} " << completed << " " << elapsed << std::endl;',
+            "report_period": 2 * second}
+
+
+class _ProgressWatcher:
+    """Reads a running binary's progress lines from its stdout file and passes them on (a thread)."""
+
+    def __init__(self, path: Path, callback: Callable[[float, float], None] | None, every: float = 1.0) -> None:
+        self.path, self.callback, self.every = path, callback, every
+        self._stop: Any = None
+
+    def __enter__(self) -> _ProgressWatcher:
+        if self.callback is not None:
+            import threading
+
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every):
+            self._report()
+
+    def _report(self) -> None:
+        try:
+            lines = self.path.read_text().splitlines()
+        except OSError:
+            return
+        for line in reversed(lines):
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == PROGRESS_TAG:
+                self.callback(float(parts[1]), float(parts[2]))
+                return
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join()
+            self._report()
 
 
 def _digest(values: np.ndarray) -> str:

@@ -57,7 +57,7 @@ from ..device_models import DeviceArray, DeviceConfig
 from ..errors import ConfigError
 from . import brian2_devices as bd
 from . import brian2_equations as eq
-from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule, schedule_tables
+from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule, schedule_tables, standalone_report
 
 SPIKES = ("regular", "poisson")
 INPUTS = ("analog", "poisson")
@@ -358,7 +358,7 @@ class Brian2SpikingNetwork(Brian2RateNetwork):
         device.insert_code("main", SEED_CODE)
         objects = build_objects(self.layout, schedule, self.lrs)
         net = b2.Network(*objects["all"])
-        net.run(objects["duration"], namespace=objects["namespace"])
+        net.run(objects["duration"], namespace=objects["namespace"], **standalone_report())
         device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
         self._standalone = objects
         self._device = get_device()

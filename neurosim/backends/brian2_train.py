@@ -73,6 +73,13 @@ def epoch_schedule(config: Config, train_set: TensorDataset, test_set: TensorDat
                     gates=np.concatenate([np.ones(n_train), np.zeros(n_test)]))
 
 
+def _progress_bar(epoch: int, epochs: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=100, desc=f"epoch {epoch}/{epochs} (Brian2)", unit="%", leave=False, file=sys.stderr,
+                bar_format="{desc}: {percentage:3.0f}% simulated |{bar}| {elapsed} < {remaining}")
+
+
 def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
     """The body of ``neurosim.train`` for Brian2 backends (see the module docstring)."""
     from ..trainer import (
@@ -124,7 +131,15 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
             from ..trainer import _epoch_seed
 
             b2net.run_seed = _epoch_seed(config.seed, epoch, 2) % 2**32
-        out = b2net.run(schedule)
+        bar = _progress_bar(epoch, config.train.epochs) if progress and config.backend.target == "cpp_standalone" else None
+        if bar is not None:  # the compiled binary reports every 2 s of wall time
+            b2net.on_progress = lambda fraction, seconds: (setattr(bar, "n", round(100 * fraction, 1)), bar.refresh())
+        try:
+            out = b2net.run(schedule)
+        finally:
+            if bar is not None:
+                bar.close()
+                b2net.on_progress = None
         load_params(network, b2net.params)
         seconds = time.perf_counter() - t0
         free = out.free_outputs
