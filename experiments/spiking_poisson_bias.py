@@ -171,9 +171,12 @@ def reference(model, x, y, beta, n):
         for layer in range(2):
             out[f"R{layer + 1}"].append((np.outer(nudged[layer + 1], nudged[layer])
                                          - np.outer(free[layer + 1], free[layer])) / beta)
-        out["h_free"].append(free[1].numpy()); out["h_nudged"].append(nudged[1].numpy())
-        out["s_free"].append(s_free[0].numpy()); out["s_nudged"].append(s_nudged[0].numpy())
-        out["o_free"].append(free[2].numpy()); out["o_nudged"].append(nudged[2].numpy())
+        out["h_free"].append(free[1].numpy())
+        out["h_nudged"].append(nudged[1].numpy())
+        out["s_free"].append(s_free[0].numpy())
+        out["s_nudged"].append(s_nudged[0].numpy())
+        out["o_free"].append(free[2].numpy())
+        out["o_nudged"].append(nudged[2].numpy())
     return {k: np.array(v) for k, v in out.items()}
 
 
@@ -185,7 +188,8 @@ def seed_curve(updates, ref, counts):
 def extrapolate(curve):
     """Fit cos(m)^-2 = 1/c_inf^2 (1 + v / m) (a fixed bias plus noise falling as 1/m) -> c_inf.
     For a noise-only error c_inf = 1."""
-    m = np.array(sorted(curve)); c = np.array([curve[k] for k in m])
+    m = np.array(sorted(curve))
+    c = np.array([curve[k] for k in m])
     A = np.stack([np.ones_like(m, dtype=float), 1.0 / m], 1)
     coef, *_ = np.linalg.lstsq(A, 1.0 / c ** 2, rcond=None)
     return float(1.0 / np.sqrt(coef[0])) if coef[0] > 0 else float("nan")
@@ -215,7 +219,9 @@ def condition(name, x, y, params, ref, beta, n, T, K, L, inputs, seeds, log):
 
 def summarize(rows, ref, inputs, params=None, x=None, counts=(1, 2, 4, 8, 16, 32)):
     R1, R2 = ref["R1"].sum(0), ref["R2"].sum(0)
-    stack = lambda key: np.array([r[key] for r in rows])
+    def stack(key):
+        return np.array([r[key] for r in rows])
+
     U1, U2, Mx = stack("U1"), stack("U2"), stack("Mx")
     nR = np.linalg.norm(R1)
     out = {"n_seeds": len(rows),
@@ -262,7 +268,9 @@ def summarize(rows, ref, inputs, params=None, x=None, counts=(1, 2, 4, 8, 16, 32
     out["hidden_delta_rms_where_rate_model_active"] = float(np.sqrt(np.mean(d_spk[~sat] ** 2)))
     (W1, b1), (W2, _) = params
     xs = np.asarray(x)[:len(ref["R1"])]
-    drive = lambda o: xs @ W1.T + o @ W2 + b1  # the hidden layer's input before the clamp
+    def drive(o):  # the hidden layer's input before the clamp
+        return xs @ W1.T + o @ W2 + b1
+
     ds = drive(ref["o_nudged"]) - drive(ref["o_free"])
     if sat.any():  # smoothing of the hard sigmoid's corner at 0 (explanation 3): silent neurons follow ds
         out["hidden_delta_silent_cos_with_rate_model_ds"] = cos(d_spk[sat], ds[sat])
@@ -347,11 +355,13 @@ def main():
     ap.add_argument("--seeds", type=int, default=32)
     ap.add_argument("--only", default=None, help="run only the conditions whose name contains this")
     args = ap.parse_args()
-    out_dir = Path(args.out); out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
     lines = []
 
     def log(msg):
-        print(msg, flush=True); lines.append(msg)
+        print(msg, flush=True)
+        lines.append(msg)
 
     result = {"setup": "64-32-10, 8x8 MNIST digits (train subset), hard sigmoid, dt = 0.05 tau = 0.5 ms, "
                        "r_max 2000 Hz, tau_syn 2 ms, integrate-and-fire state neurons, lr 1e-5, numpy target; "
