@@ -223,3 +223,16 @@ def test_standalone_device_writes_and_seeds(tmp_path):
         results.append(b2.params[1][0])
     np.testing.assert_array_equal(results[0], results[1])
     assert not np.array_equal(results[0], results[2])
+
+
+def test_a_device_run_resumes_to_the_same_weights_and_pulses(tmp_path):
+    """Two epochs in one go, or one and then a resumed second: the same weights and pulse counters
+    (each epoch's random numbers come from config.seed and the epoch, not from a run counter)."""
+    config = {**_train_config("levels_64"), "train": {"batch_size": 1, "epochs": 2}}
+    full = neurosim.train(config, out=tmp_path / "full", progress=False)
+    neurosim.train({**config, "train": {"batch_size": 1, "epochs": 1}}, out=tmp_path / "cut", progress=False)
+    resumed = neurosim.train(config, out=tmp_path / "cut", resume=True, progress=False)
+    for a, b in zip(full.network.model.parameters(), resumed.network.model.parameters()):
+        assert torch.equal(a, b)
+    assert full.history[-1]["pulses"] == resumed.history[-1]["pulses"] > 0
+    assert [r["test_error"] for r in full.history] == [r["test_error"] for r in resumed.history]
