@@ -19,10 +19,21 @@ from .runtime import build_network, configure_torch
 
 
 def bench(config: Config | str | Path | Mapping[str, Any] = "mnist_fc1_ep", batch_sizes: list[int] = (20, 128, 512),
-          estimators: list[str] = ("ep", "bptt"), samples: int = 6000,
+          estimators: list[str] | None = None, samples: int = 6000,
           overrides: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per (estimator, batch size): samples/s and the implied seconds per MNIST epoch."""
+    """One row per (estimator, batch size): samples/s and the implied seconds per MNIST epoch.
+
+    ``estimators`` defaults to EP and BPTT; a Brian2 config (``backend.name`` brian2 or
+    brian2-spiking) is timed as it would train, one example at a time, with its own estimator.
+    """
     base = config.to_dict() if isinstance(config, Config) else config
+    first = load_config(base, list(overrides or []))
+    if first.backend.name != "torch":
+        from .backends.brian2_train import bench_brian2
+
+        return [bench_brian2(load_config(base, list(overrides or []) + [f"estimator.name={name}"]), samples)
+                for name in (estimators or [first.estimator.name])]
+    estimators = estimators or ["ep", "bptt"]
     rows = []
     for name in estimators:
         for batch_size in batch_sizes:
@@ -61,7 +72,11 @@ def _sync(device: torch.device) -> None:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'estimator':<10}{'batch':>7}{'samples/s':>12}{'s/epoch(60k)':>14}  device (threads)"]
+    if rows and "samples_per_cpu_second" in rows[0]:
+        lines[0] += "  samples/CPU-s  build s"
     for r in rows:
         lines.append(f"{r['estimator']:<10}{r['batch_size']:>7}{r['samples_per_second']:>12.0f}"
-                     f"{r['seconds_per_60k_epoch']:>14.2f}  {r['device']} ({r['threads']})")
+                     f"{r['seconds_per_60k_epoch']:>14.2f}  {r['device']} ({r['threads']})"
+                     + (f"  {r['samples_per_cpu_second']:>13.0f}  {r['build_seconds']:>7.1f}"
+                        if "samples_per_cpu_second" in r else ""))
     return "\n".join(lines)

@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="print training throughput (samples/s) of EP and BPTT")
     bench.add_argument("config", nargs="?", default="mnist_fc1_ep", help="config to time (default mnist_fc1_ep)")
     bench.add_argument("--batch-sizes", default="20,128,512", help="comma-separated batch sizes")
-    bench.add_argument("--estimators", default="ep,bptt", help="comma-separated estimators")
+    bench.add_argument("--estimators", default=None,
+                       help="comma-separated estimators (default ep,bptt; a Brian2 config: its own)")
     bench.add_argument("--samples", type=int, default=6000, help="training samples timed per measurement")
     bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     bench.add_argument("--data-dir", help="dataset folder")
@@ -131,7 +132,8 @@ def _run(args: argparse.Namespace) -> int:
         from .bench import bench, format_table
 
         rows = bench(args.config, batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
-                     estimators=args.estimators.split(","), samples=args.samples, overrides=overrides)
+                     estimators=args.estimators.split(",") if args.estimators else None, samples=args.samples,
+                     overrides=overrides)
         print(format_table(rows))
         if args.json:
             from .io import atomic_write_json

@@ -324,3 +324,10 @@ def test_standalone_progress_lines_reach_the_callback(tmp_path):
     assert seen[0] == (0.25, 2.0) and seen[-1] == (1.0, 8.5)
     with _ProgressWatcher(stdout, None):  # no callback: no thread
         pass
+
+
+def test_bench_times_a_brian2_config_one_example_at_a_time():
+    rows = neurosim.bench(BASE, samples=6)
+    assert len(rows) == 1 and rows[0]["batch_size"] == 1 and rows[0]["samples"] == 6
+    assert rows[0]["estimator"] == BASE["estimator"]["name"] and rows[0]["samples_per_second"] > 0
+    assert rows[0]["samples_per_cpu_second"] > 0 and rows[0]["device"].startswith("brian2")

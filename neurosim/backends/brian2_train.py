@@ -73,6 +73,53 @@ def epoch_schedule(config: Config, train_set: TensorDataset, test_set: TensorDat
                     gates=np.concatenate([np.ones(n_train), np.zeros(n_test)]))
 
 
+def bench_brian2(config: Config, samples: int) -> dict[str, Any]:
+    """Examples/s of a Brian2 config's network learning ``samples`` training examples (one run,
+    after a first run of the same size that builds or loads the compiled project)."""
+    from ..config import load_config
+    from ..trainer import prepare_run
+
+    config = load_config(config.to_dict(), [f"data.train_subset={samples}", "data.test_subset=1"])
+    _, train_set, _, network = prepare_run(config)
+    images = train_set.images.double().numpy()
+    targets = np.eye(train_set.num_classes)[train_set.labels.numpy()]
+    n = len(train_set)
+    b2net = make_network(config, network, n, n)
+    schedule = Schedule(images, targets, np.arange(n), np.full(n, config.estimator.beta), np.ones(n))
+    b2net.run(schedule)  # build (or load) and warm up
+    b2net.set_params(torch_params(network))
+    out = b2net.run(schedule)
+    return {"estimator": config.estimator.name, "batch_size": 1, "samples": n,
+            "samples_per_second": round(n / out.seconds, 1),
+            "samples_per_cpu_second": round(n / max(out.cpu_seconds, 1e-9), 1),
+            "seconds_per_60k_epoch": round(60000 * out.seconds / n, 2),
+            "T": config.estimator.T, "K": config.estimator.K, "layers": config.circuit.layers,
+            "device": f"{config.backend.name} ({config.backend.target})", "dtype": "float64", "threads": 1,
+            "build_seconds": round(b2net.build_seconds, 2)}
+
+
+def make_network(config: Config, network: Network, n_examples: int, n_rows: int):
+    """The Brian2 network of a config (rate or spiking; devices on spiking synapses) holding the
+    torch network's weights, for runs of ``n_examples`` examples over a table of ``n_rows``."""
+    if config.backend.name == "brian2-spiking":  # spikes and an STDP-style rule (brian2_spiking.py)
+        from .brian2_spiking import Brian2SpikingNetwork, device_configs, layout_for as spiking_layout_for
+
+        n_layers = len(network.model.weights)
+        devices = device_configs(network.synapses, n_layers, per_layer=bool(config.synapses.layers))
+        arrays = [network.synapses.arrays[id(w)] if d is not None else None
+                  for w, d in zip(network.model.weights, devices)]
+        if any(devices) and config.backend.target == "cython":
+            from ..errors import ConfigError
+
+            raise ConfigError("backend.target", "cython", "cpp_standalone or numpy with devices on spiking "
+                              "synapses (their write code has C++ and numpy forms)")
+        return Brian2SpikingNetwork(spiking_layout_for(config, n_examples, n_rows, devices), torch_params(network),
+                                    config.estimator.lr, config.backend.target, config.backend.build_dir,
+                                    devices=arrays)
+    return Brian2RateNetwork(layout_for(config, n_examples, n_rows), torch_params(network), config.estimator.lr,
+                             config.backend.target, config.backend.build_dir)
+
+
 def _progress_bar(epoch: int, epochs: int):
     from tqdm.auto import tqdm
 
@@ -102,25 +149,7 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
     images = torch.cat([train_set.images, test_set.images]).double().numpy()
     labels = torch.cat([train_set.labels, test_set.labels]).numpy()
     targets = np.eye(classes)[labels]
-    if config.backend.name == "brian2-spiking":  # spikes and an STDP-style rule (brian2_spiking.py)
-        from .brian2_spiking import Brian2SpikingNetwork, device_configs, layout_for as spiking_layout_for
-
-        n_layers = len(network.model.weights)
-        devices = device_configs(network.synapses, n_layers, per_layer=bool(config.synapses.layers))
-        arrays = [network.synapses.arrays[id(w)] if d is not None else None
-                  for w, d in zip(network.model.weights, devices)]
-        if any(devices) and config.backend.target == "cython":
-            from ..errors import ConfigError
-
-            raise ConfigError("backend.target", "cython", "cpp_standalone or numpy with devices on spiking "
-                              "synapses (their write code has C++ and numpy forms)")
-        b2net = Brian2SpikingNetwork(spiking_layout_for(config, n_train + n_test, n_train + n_test, devices),
-                                     torch_params(network), config.estimator.lr, config.backend.target,
-                                     config.backend.build_dir, devices=arrays)
-    else:
-        layout = layout_for(config, n_train + n_test, n_train + n_test)
-        b2net = Brian2RateNetwork(layout, torch_params(network), config.estimator.lr, config.backend.target,
-                                  config.backend.build_dir)
+    b2net = make_network(config, network, n_train + n_test, n_train + n_test)
 
     t_run = time.perf_counter()
     for epoch in range(start_epoch + 1, config.train.epochs + 1):
