@@ -236,3 +236,57 @@ def test_a_device_run_resumes_to_the_same_weights_and_pulses(tmp_path):
         assert torch.equal(a, b)
     assert full.history[-1]["pulses"] == resumed.history[-1]["pulses"] > 0
     assert [r["test_error"] for r in full.history] == [r["test_error"] for r in resumed.history]
+
+
+@pytest.mark.skipif(os.environ.get("NEUROSIM_TEST_STANDALONE") != "1" or shutil.which("g++") is None,
+                    reason="compiles a C++ project (about 30 s); set NEUROSIM_TEST_STANDALONE=1 to run")
+def test_standalone_write_code_equals_the_torch_device_array(tmp_path):
+    """The C++ forms of the write code's functions (closed-form power, NeuroSim curve) against
+    torch, every response in one compiled project (deterministic rounding, no c2c), and the c2c
+    noise function's statistics."""
+    import brian2 as b2
+
+    configs = [DeviceConfig(response=r, rounding="deterministic", dw_min=0.02, up_down=0.1, dw_min_dtod=0.3,
+                            w_bounds_dtod=0.1, stuck_fraction=0.1, **extra)
+               for r, extra in [("constant", {}), ("soft_bounds", {}), ("linear_step", {"gamma_up": 0.5}),
+                                ("nonlinear", {"states": 64, "a_up": 0.4, "a_down": 0.8})]]
+    noisy = DeviceConfig(response="constant", dw_min=0.01, w_min=-1.0, w_max=1.0, dw_min_std=0.2,
+                         rounding="deterministic")
+    gen = torch.Generator().manual_seed(2)
+    b2.set_device("cpp_standalone", directory=str(tmp_path / "project"), build_on_run=False)
+    b2.device.reinit()  # another test of this process may have built a project
+    b2.device.activate(directory=str(tmp_path / "project"), build_on_run=False)
+    try:
+        b2.prefs.devices.cpp_standalone.openmp_threads = 0
+        pre, post = b2.NeuronGroup(13, "v : 1"), b2.NeuronGroup(9, "v : 1")
+        i_pre, j_post = (a.ravel() for a in np.meshgrid(np.arange(13), np.arange(9), indexing="ij"))
+        cases, objects = [], [pre, post]
+        for n, config in enumerate([*configs, noisy]):
+            weight = (torch.rand(9, 13, generator=gen, dtype=torch.float64) - 0.5) * (0.0 if config is noisy else 0.9)
+            array = DeviceArray.create(config, weight, n)
+            req = ((torch.rand(9, 13, generator=gen, dtype=torch.float64) - 0.5) * 12 * config.step)
+            if config is noisy:
+                req = torch.full((9, 13), 4 * config.step, dtype=torch.float64)
+            syn = b2.Synapses(pre, post, "w : 1\nreq : 1\n" + bd.VARIABLES, name=f"dev{n}")
+            syn.connect(i=i_pre, j=j_post)
+            syn.w = weight.numpy()[j_post, i_pre]
+            syn.req = req.numpy()[j_post, i_pre]
+            for var, values in bd.per_device_values(array, i_pre, j_post).items():
+                setattr(syn, var, values)
+            syn.run_regularly(bd.write_code(config, "req"), dt=b2.defaultclock.dt)
+            objects.append(syn)
+            cases.append((config, array, weight, req, syn))
+        b2.Network(*objects).run(b2.defaultclock.dt, namespace=bd.functions())
+        b2.device.build(directory=str(tmp_path / "project"), compile=True, run=True)
+        for config, array, weight, req, syn in cases:
+            got = np.zeros((9, 13))
+            got[j_post, i_pre] = syn.w[:]
+            if config is noisy:
+                steps = got / config.step
+                assert abs(steps.mean() - 4) < 0.15 and 0.2 < steps.std() < 0.6  # sd 0.4 over 117 devices
+                continue
+            array.apply(weight, req, None)
+            np.testing.assert_allclose(got, weight.numpy(), rtol=0, atol=1e-12)
+    finally:
+        b2.set_device("runtime")
+        b2.device.reinit()

@@ -87,6 +87,14 @@ double neurosim_pulse_noise(double n) {
     return n > 0 ? sqrt(n) * brian::_random_generators[0].randn() : 0.0;
 }
 """
+CURVE_CPP = """
+double neurosim_pulse_curve(double x, double n, double a, double b, double states) {
+    // NeuroSim's curve x(P) = b (1 - exp(-P / a)): read P off x, add n pulses, saturate at states
+    if (n <= 0) return x;
+    const double p = -a * log1p(-fmin(fmax(x / b, 0.0), 1.0 - 1e-12));
+    return b * (1.0 - exp(-fmin(fmax(p + n, 0.0), states) / a));
+}
+"""
 POW_CPP = """
 double neurosim_pulse_pow(double base, double n) {
     return n > 0 ? pow(base, n) : 1.0;
@@ -114,11 +122,18 @@ def functions() -> dict:
         base, n = np.broadcast_arrays(np.asarray(base, dtype=np.float64), np.asarray(n, dtype=np.float64))
         return np.where(n > 0, base ** np.where(n > 0, n, 0.0), 1.0)
 
+    def pulse_curve(x, n, a, b, states):
+        x, n = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(n, dtype=np.float64))
+        p = -a * np.log1p(-np.clip(x / b, 0.0, 1.0 - 1e-12))
+        return np.where(n > 0, b * (1.0 - np.exp(-np.clip(p + n, 0.0, states) / a)), x)
+
     noise = b2.Function(pulse_noise, arg_units=[1], return_unit=1, stateless=False)
     noise.implementations.add_implementation("cpp", code=NOISE_CPP, name="neurosim_pulse_noise")
     power = b2.Function(pulse_pow, arg_units=[1, 1], return_unit=1)
     power.implementations.add_implementation("cpp", code=POW_CPP, name="neurosim_pulse_pow")
-    return {"pulse_noise": noise, "pulse_pow": power}
+    curve = b2.Function(pulse_curve, arg_units=[1, 1, 1, 1, 1], return_unit=1)
+    curve.implementations.add_implementation("cpp", code=CURVE_CPP, name="neurosim_pulse_curve")
+    return {"pulse_noise": noise, "pulse_pow": power, "pulse_curve": curve}
 
 
 def _response(config: DeviceConfig) -> list[str]:
@@ -137,12 +152,11 @@ def _response(config: DeviceConfig) -> list[str]:
         states = float(config.states)
         a_up, a_down = config.a_up * states, config.a_down * states
         b_up, b_down = 1 / (1 - math.exp(-states / a_up)), 1 / (1 - math.exp(-states / a_down))
+        # pulse_curve: the curve's state after n pulses (identity for n = 0, without its logs and exps)
         return [
             "dev_x = clip((w - w_lo) / (w_hi - w_lo), 0, 1)",
-            f"dev_pu = -{a_up!r} * log1p(-clip(dev_x / {b_up!r}, 0, 1 - 1e-12))",
-            f"dev_xu = {b_up!r} * (1 - exp(-clip(dev_pu + dev_n, 0, {states!r}) / {a_up!r}))",
-            f"dev_pd = -{a_down!r} * log1p(-clip((1 - dev_x) / {b_down!r}, 0, 1 - 1e-12))",
-            f"dev_xd = 1 - {b_down!r} * (1 - exp(-clip(dev_pd + dev_n, 0, {states!r}) / {a_down!r}))",
+            f"dev_xu = pulse_curve(dev_x, dev_n * dev_up, {a_up!r}, {b_up!r}, {states!r})",
+            f"dev_xd = 1 - pulse_curve(1 - dev_x, dev_n * (1 - dev_up), {a_down!r}, {b_down!r}, {states!r})",
             "dev_new = w + (dev_up * dev_xu + (1 - dev_up) * dev_xd - dev_x) * (w_hi - w_lo)",
         ]
     raise ConfigError("synapses.response", config.response, "a response with a closed form over n pulses")
