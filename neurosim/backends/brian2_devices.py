@@ -109,7 +109,8 @@ def functions() -> dict:
     taking the power of the closed form only for those (a branch, which Brian2's abstract code
     has not) made a write of 392,000 devices 5x faster in cpp_standalone (measured, one core:
     constant response with c2c 14.3 -> 2.9 ms, linear_step 22.1 -> 4.2 ms; the ideal
-    ``w += delta`` takes 0.3 ms, most of the rest is reading the per-device arrays).
+    ``w += delta`` takes 0.3 ms, most of the rest is reading the per-device arrays; the NeuroSim
+    curve 5.8 ms beside linear_step's 6.1 ms, measured together on a busier machine).
     numpy implementations for the numpy target; the cython target is not supported.
     """
     import brian2 as b2
