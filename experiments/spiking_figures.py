@@ -25,17 +25,14 @@ from neurosim.backends.brian2_rate import Schedule  # noqa: E402
 from neurosim.backends.brian2_spiking import Brian2SpikingNetwork, SpikingLayout  # noqa: E402
 from neurosim.backends.brian2_train import torch_params  # noqa: E402
 from neurosim.config import load_config  # noqa: E402
-from neurosim.data import load_dataset  # noqa: E402
+from neurosim.data import small_digits  # noqa: E402
 from neurosim.runtime import build_network  # noqa: E402
 
 SIZES = (64, 32, 10)
 
 
 def digits(data_dir: str, n: int):
-    data = load_dataset("mnist", "train", data_dir, dtype=torch.float64, subset=n, download=False)
-    images = data.images.reshape(-1, 1, 28, 28)[:, :, 2:26, 2:26]
-    x = torch.nn.functional.avg_pool2d(images, 3).reshape(-1, 64)
-    return x, torch.nn.functional.one_hot(data.labels, 10).double()
+    return small_digits(data_dir, n)
 
 
 @torch.no_grad()

@@ -51,17 +51,14 @@ from neurosim.backends.brian2_rate import Schedule
 from neurosim.backends.brian2_spiking import Brian2SpikingNetwork, SpikingLayout
 from neurosim.backends.brian2_train import torch_params
 from neurosim.config import load_config
-from neurosim.data import load_dataset
+from neurosim.data import small_digits
 from neurosim.runtime import build_network
 
 SIZES = (64, 32, 10)
 
 
 def digits(data_dir: str, n: int):
-    data = load_dataset("mnist", "train", data_dir, dtype=torch.float64, subset=n, download=False)
-    images = data.images.reshape(-1, 1, 28, 28)[:, :, 2:26, 2:26]
-    x = torch.nn.functional.avg_pool2d(images, 3).reshape(-1, 64)
-    return x, torch.nn.functional.one_hot(data.labels, 10).double()
+    return small_digits(data_dir, n)
 
 
 def _rate_network(beta=0.5):

@@ -268,3 +268,14 @@ def load_splits(name: str, root: str | os.PathLike[str] | None = None,
     train = load_dataset(name, "train", root, device, dtype, train_subset, download)
     test = load_dataset(name, "test", root, device, dtype, test_subset, download)
     return train, test
+
+
+def small_digits(root: str | Path | None = None, n: int = 8, split: str = "train", download: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` MNIST digits at 8x8 (the centre 24x24 crop, 3x3 average pooling) and their
+    one-hot targets, float64: a 64-input problem small enough for the numpy target of Brian2 in
+    tests and figures, built from the real data rather than a synthetic set."""
+    data = load_dataset("mnist", split, root, dtype=torch.float64, subset=n, download=download)
+    images = data.images.reshape(-1, 1, 28, 28)[:, :, 2:26, 2:26]
+    x = torch.nn.functional.avg_pool2d(images, 3).reshape(-1, 64)
+    return x, torch.nn.functional.one_hot(data.labels, 10).double()

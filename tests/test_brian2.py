@@ -20,7 +20,7 @@ from neurosim.backends.brian2_rate import Brian2RateNetwork, Layout, Schedule
 from neurosim.backends.brian2_train import load_params, torch_params
 from neurosim.backends.weights import matrix_from_synapses, synapse_values
 from neurosim.config import load_config
-from neurosim.data import load_dataset
+from neurosim.data import load_dataset, small_digits
 from neurosim.errors import ConfigError, NeurosimError
 from neurosim.models import EnergyModel
 from neurosim.phases import relax
@@ -34,10 +34,7 @@ T, K, EPS, BETA = 12, 4, 0.5, 0.5
 @pytest.fixture(scope="module")
 def digits():
     """Eight 8x8 MNIST digits (center 24x24 crop, 3x3 average pooling) and one-hot targets."""
-    data = load_dataset("mnist", "train", DATA, dtype=torch.float64, subset=8, download=False)
-    images = data.images.reshape(-1, 1, 28, 28)[:, :, 2:26, 2:26]
-    x = torch.nn.functional.avg_pool2d(images, 3).reshape(-1, 64)
-    return x, torch.nn.functional.one_hot(data.labels, 10).double()
+    return small_digits(DATA, 8)
 
 
 def _config(rule: str, lr=(0.2, 0.1), **circuit):

@@ -22,7 +22,7 @@ from neurosim.backends.brian2_spiking import Brian2SpikingNetwork, SpikingLayout
 from neurosim.backends.brian2_spiking import layout_for as spiking_layout_for
 from neurosim.backends.brian2_train import torch_params
 from neurosim.config import load_config
-from neurosim.data import load_dataset
+from neurosim.data import small_digits
 from neurosim.errors import ConfigError
 from neurosim.runtime import build_network
 
@@ -33,10 +33,7 @@ SIZES = (64, 32, 10)
 @pytest.fixture(scope="module")
 def digits():
     """Eight 8x8 MNIST digits (center 24x24 crop, 3x3 average pooling) and one-hot targets."""
-    data = load_dataset("mnist", "train", DATA, dtype=torch.float64, subset=8, download=False)
-    images = data.images.reshape(-1, 1, 28, 28)[:, :, 2:26, 2:26]
-    x = torch.nn.functional.avg_pool2d(images, 3).reshape(-1, 64)
-    return x, torch.nn.functional.one_hot(data.labels, 10).double()
+    return small_digits(DATA, 8)
 
 
 def _rate_network(beta=0.5):

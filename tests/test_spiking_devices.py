@@ -103,12 +103,10 @@ SIZES = (64, 16, 10)
 
 
 def _digits(n=4):
-    from neurosim.data import load_dataset
+    from neurosim.data import small_digits
 
-    data = load_dataset("mnist", "train", DATA, dtype=torch.float64, subset=n, download=False)
-    images = data.images.reshape(-1, 1, 28, 28)[:, :, 2:26, 2:26]
-    return (torch.nn.functional.avg_pool2d(images, 3).reshape(-1, 64).numpy(),
-            np.eye(10)[data.labels.numpy()])
+    x, y = small_digits(DATA, n)
+    return x.numpy(), y.numpy()
 
 
 def _spiking_with_device(rule: str, device: DeviceConfig, inputs: str = "analog"):
