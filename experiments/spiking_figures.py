@@ -26,6 +26,7 @@ from neurosim.backends.brian2_spiking import Brian2SpikingNetwork, SpikingLayout
 from neurosim.backends.brian2_train import torch_params  # noqa: E402
 from neurosim.config import load_config  # noqa: E402
 from neurosim.data import small_digits  # noqa: E402
+from neurosim.phases import fixed_points  # noqa: E402
 from neurosim.runtime import build_network  # noqa: E402
 
 SIZES = (64, 32, 10)
@@ -33,18 +34,6 @@ SIZES = (64, 32, 10)
 
 def digits(data_dir: str, n: int):
     return small_digits(data_dir, n)
-
-
-@torch.no_grad()
-def rate_phases(model, x, y, beta, steps=100):
-    rho = model.activation
-    state = model.init_state(1)
-    for _ in range(steps):
-        state = model.step(state, model.prepare(x))
-    free = [x[0]] + [rho(s[0]) for s in state]
-    for _ in range(steps):
-        state = model.step(state, model.prepare(x), (y - state[-1]) * (beta * model.nudge_scale))
-    return free, [x[0]] + [rho(s[0]) for s in state]
 
 
 def main() -> None:
@@ -62,7 +51,7 @@ def main() -> None:
                           "estimator": {"name": "ep", "T": 12, "K": 4, "beta": beta, "lr": [0.1, 0.1]},
                           "train": {"batch_size": 1}, "compute": {"dtype": "float64"}})
     network = build_network(config, "cpu", torch.float64)
-    phases = [rate_phases(network.model, x[k:k + 1], y[k:k + 1], beta) for k in range(n)]
+    phases = [fixed_points(network.model, x[k:k + 1], y[k:k + 1], beta) for k in range(n)]
     numbers: dict = {}
 
     # 1. free-window rates vs rho(s*), both spike modes

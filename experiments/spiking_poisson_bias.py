@@ -52,6 +52,7 @@ from neurosim.backends.brian2_spiking import Brian2SpikingNetwork, SpikingLayout
 from neurosim.backends.brian2_train import torch_params
 from neurosim.config import load_config
 from neurosim.data import small_digits
+from neurosim.phases import fixed_points
 from neurosim.runtime import build_network
 
 SIZES = (64, 32, 10)
@@ -67,20 +68,6 @@ def _rate_network(beta=0.5):
                           "estimator": {"name": "ep", "T": 12, "K": 4, "beta": beta, "lr": [0.1, 0.1]},
                           "train": {"batch_size": 1}, "compute": {"dtype": "float64"}})
     return build_network(config, "cpu", torch.float64)
-
-
-@torch.no_grad()
-def _rate_phases(model, x, y, beta, steps=100):
-    """Rates rho(s) (input x first) and states s at the free and nudged fixed points of the rate model."""
-    rho = model.activation
-    state = model.init_state(1)
-    for _ in range(steps):
-        state = model.step(state, model.prepare(x))
-    free = [x[0]] + [rho(s[0]) for s in state]
-    s_free = [s[0].clone() for s in state]
-    for _ in range(steps):
-        state = model.step(state, model.prepare(x), (y - state[-1]) * (beta * model.nudge_scale))
-    return free, [x[0]] + [rho(s[0]) for s in state], s_free, [s[0].clone() for s in state]
 
 
 class RecordingNetwork(Brian2SpikingNetwork):
@@ -164,7 +151,7 @@ def reference(model, x, y, beta, n):
     out = {"R1": [], "R2": [], "h_free": [], "h_nudged": [], "s_free": [], "s_nudged": [], "o_free": [],
            "o_nudged": []}
     for k in range(n):
-        free, nudged, s_free, s_nudged = _rate_phases(model, x[k:k + 1], y[k:k + 1], beta)
+        free, nudged, s_free, s_nudged = fixed_points(model, x[k:k + 1], y[k:k + 1], beta)
         for layer in range(2):
             out[f"R{layer + 1}"].append((np.outer(nudged[layer + 1], nudged[layer])
                                          - np.outer(free[layer + 1], free[layer])) / beta)

@@ -24,6 +24,7 @@ from neurosim.backends.brian2_train import torch_params
 from neurosim.config import load_config
 from neurosim.data import small_digits
 from neurosim.errors import ConfigError
+from neurosim.phases import fixed_points
 from neurosim.runtime import build_network
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -44,19 +45,6 @@ def _rate_network(beta=0.5):
     return build_network(config, "cpu", torch.float64)
 
 
-@torch.no_grad()
-def _rate_phases(model, x, y, beta, steps=100):
-    """Rates rho(s) (input x first) at the free and at the nudged fixed point of the rate model."""
-    rho = model.activation
-    state = model.init_state(1)
-    for _ in range(steps):
-        state = model.step(state, model.prepare(x))
-    free = [x[0]] + [rho(s[0]) for s in state]
-    for _ in range(steps):
-        state = model.step(state, model.prepare(x), (y - state[-1]) * (beta * model.nudge_scale))
-    return free, [x[0]] + [rho(s[0]) for s in state]
-
-
 @pytest.mark.parametrize("spikes,bound", [("regular", "max"), ("poisson", "mean")])
 def test_free_rates_equal_rho_of_the_rate_fixed_point(digits, spikes, bound):
     """Free phase only (gate 0): spike counts over the last 100 steps (5 tau) / (r_max L dt) are
@@ -70,7 +58,7 @@ def test_free_rates_equal_rho_of_the_rate_fixed_point(digits, spikes, bound):
     b2 = Brian2SpikingNetwork(layout, torch_params(network), [0.0, 0.0], "numpy")
     out = b2.run(Schedule(x[:n].numpy(), y[:n].numpy(), np.arange(n), np.full(n, 0.5), np.zeros(n)))
     for layer in range(2):
-        reference = np.stack([_rate_phases(network.model, x[k:k + 1], y[k:k + 1], 0.5)[0][layer + 1].numpy()
+        reference = np.stack([fixed_points(network.model, x[k:k + 1], y[k:k + 1], 0.5)[0][layer + 1].numpy()
                               for k in range(n)])
         diff = np.abs(out.rates_free[layer] - reference)
         assert reference.std() > 0.05  # the rates spread out: the comparison means something
@@ -90,7 +78,7 @@ def test_spike_pair_updates_follow_rate_ep(digits):
     network = _rate_network(beta)
     reference = [np.zeros((SIZES[k + 1], SIZES[k])) for k in range(2)]
     for k in range(n):
-        free, nudged = _rate_phases(network.model, x[k:k + 1], y[k:k + 1], beta)
+        free, nudged, _, _ = fixed_points(network.model, x[k:k + 1], y[k:k + 1], beta)
         for layer in range(2):
             reference[layer] += (np.outer(nudged[layer + 1], nudged[layer]) - np.outer(free[layer + 1], free[layer])) / beta
     before = torch_params(network)
@@ -115,7 +103,7 @@ def test_poisson_input_trains_learn_by_spike_pairs(digits):
     network = _rate_network(beta)
     reference = [np.zeros((SIZES[k + 1], SIZES[k])) for k in range(2)]
     for k in range(n):
-        free, nudged = _rate_phases(network.model, x[k:k + 1], y[k:k + 1], beta)
+        free, nudged, _, _ = fixed_points(network.model, x[k:k + 1], y[k:k + 1], beta)
         for layer in range(2):
             reference[layer] += (np.outer(nudged[layer + 1], nudged[layer]) - np.outer(free[layer + 1], free[layer])) / beta
     before = torch_params(network)
@@ -218,7 +206,7 @@ def test_standalone_rates_and_updates(digits, tmp_path):
     layout = SpikingLayout(SIZES, "hard_sigmoid", 0.05, 10.0, True, 200, 160, "ep", n, n, r_max_hz=2000.0, window=100)
     b2 = Brian2SpikingNetwork(layout, before, [lr, lr], "cpp_standalone", build_dir=tmp_path / "build")
     free_only = b2.run(Schedule(x.numpy(), y.numpy(), np.arange(n), np.full(n, beta), np.zeros(n)))
-    phases = [_rate_phases(network.model, x[k:k + 1], y[k:k + 1], beta) for k in range(n)]
+    phases = [fixed_points(network.model, x[k:k + 1], y[k:k + 1], beta) for k in range(n)]
     for layer in range(2):
         reference = np.stack([p[0][layer + 1].numpy() for p in phases])
         assert np.abs(free_only.rates_free[layer] - reference).max() < 0.03
