@@ -33,7 +33,7 @@ def _brian2_write(config: DeviceConfig, array: DeviceArray, w0: np.ndarray, req:
     b2.prefs.codegen.target = "numpy"
     n_post, n_pre = w0.shape
     pre, post = b2.NeuronGroup(n_pre, "v : 1"), b2.NeuronGroup(n_post, "v : 1")
-    syn = b2.Synapses(pre, post, "w : 1\nreq : 1\n" + bd.VARIABLES)
+    syn = b2.Synapses(pre, post, "w : 1\nreq : 1\n" + bd.variables(config))
     i_pre, j_post = (a.ravel() for a in np.meshgrid(np.arange(n_pre), np.arange(n_post), indexing="ij"))
     syn.connect(i=i_pre, j=j_post)
     syn.w[:] = w0[j_post, i_pre]
@@ -52,17 +52,22 @@ def _brian2_write(config: DeviceConfig, array: DeviceArray, w0: np.ndarray, req:
     return out, up, down
 
 
+SPREADS = {"dw_min_dtod": 0.3, "up_down_dtod": 0.05, "w_bounds_dtod": 0.1, "stuck_fraction": 0.1}
+
+
 @pytest.mark.parametrize("response,extra", [
-    ("constant", {}),
-    ("soft_bounds", {}),
+    ("constant", SPREADS),
+    ("soft_bounds", SPREADS),
+    ("linear_step", {"gamma_up": 0.5, "gamma_down": 0.3, **SPREADS}),
+    ("nonlinear", {"states": 64, "a_up": 0.4, "a_down": 0.8, **SPREADS}),
+    ("constant", {}),  # uniform devices: their parameters are constants in the code
     ("linear_step", {"gamma_up": 0.5, "gamma_down": 0.3}),
     ("nonlinear", {"states": 64, "a_up": 0.4, "a_down": 0.8}),
 ])
 def test_brian2_writes_equal_the_torch_device_array(response, extra):
-    """Same devices (d2d spreads of step, asymmetry and bounds, stuck devices), same requests
-    from -6 to +6 pulses, deterministic rounding: the same weights and pulse counts."""
-    config = DeviceConfig(response=response, rounding="deterministic", dw_min=0.02, up_down=0.1,
-                          dw_min_dtod=0.3, up_down_dtod=0.05, w_bounds_dtod=0.1, stuck_fraction=0.1, **extra)
+    """Same devices (with or without d2d spreads of step, asymmetry and bounds and stuck devices),
+    same requests from -6 to +6 pulses, deterministic rounding: the same weights and pulse counts."""
+    config = DeviceConfig(response=response, rounding="deterministic", dw_min=0.02, up_down=0.1, **extra)
     config.validate()
     gen = torch.Generator().manual_seed(1)
     weight = (torch.rand(9, 13, generator=gen, dtype=torch.float64) - 0.5) * 0.9
@@ -76,6 +81,7 @@ def test_brian2_writes_equal_the_torch_device_array(response, extra):
     np.testing.assert_array_equal(up, array.pulses_up.numpy())
     np.testing.assert_array_equal(down, array.pulses_down.numpy())
     assert (up + down)[array.stuck.numpy()].sum() == 0
+    assert ("dw_up : 1" in bd.variables(config)) == bool(extra.get("stuck_fraction"))
 
 
 def test_stochastic_rounding_and_cycle_to_cycle_noise_statistics():
@@ -265,7 +271,7 @@ def test_standalone_write_code_equals_the_torch_device_array(tmp_path):
             req = ((torch.rand(9, 13, generator=gen, dtype=torch.float64) - 0.5) * 12 * config.step)
             if config is noisy:
                 req = torch.full((9, 13), 4 * config.step, dtype=torch.float64)
-            syn = b2.Synapses(pre, post, "w : 1\nreq : 1\n" + bd.VARIABLES, name=f"dev{n}")
+            syn = b2.Synapses(pre, post, "w : 1\nreq : 1\n" + bd.variables(config), name=f"dev{n}")
             syn.connect(i=i_pre, j=j_post)
             syn.w = weight.numpy()[j_post, i_pre]
             syn.req = req.numpy()[j_post, i_pre]

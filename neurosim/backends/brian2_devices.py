@@ -22,22 +22,42 @@ dynamics, not on spikes).
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
 from ..device_models import DeviceArray, DeviceConfig
 from ..errors import ConfigError
 
-VARIABLES = """dw_up : 1 (constant)  # device: step of an up pulse
+PER_DEVICE_VARIABLES = """dw_up : 1 (constant)  # device: step of an up pulse
 dw_down : 1 (constant)  # device: step of a down pulse
 w_lo : 1 (constant)  # device: lower bound
 w_hi : 1 (constant)  # device: upper bound
-movable : 1 (constant)  # device: 0 for a stuck device
-pulses_up : 1  # device: up pulses in this run
-pulses_down : 1  # device: down pulses in this run"""
-"""Synapse variables of a device-backed synapse (set from the torch DeviceArray before each run)."""
-
+movable : 1 (constant)  # device: 0 for a stuck device"""
+COUNTERS = """pulses_up : integer  # device: up pulses in this run
+pulses_down : integer  # device: down pulses in this run"""
 PER_DEVICE = ("dw_up", "dw_down", "w_lo", "w_hi", "movable")
+
+
+def uniform(config: DeviceConfig) -> bool:
+    """No device-to-device variation and no stuck devices: every device of the layer has the
+    nominal parameters, which the write code then holds as constants (reading five per-device
+    arrays for every synapse was most of a write's cost)."""
+    return not (config.dw_min_dtod or config.up_down_dtod or config.w_bounds_dtod or config.w_min_dtod
+                or config.w_max_dtod or config.stuck_fraction)
+
+
+def variables(config: DeviceConfig) -> str:
+    """Synapse variables of a device-backed synapse: pulse counters, and the per-device
+    parameters unless the devices are ``uniform`` (set from the torch DeviceArray before a run)."""
+    return COUNTERS if uniform(config) else PER_DEVICE_VARIABLES + "\n" + COUNTERS
+
+
+def _constants(config: DeviceConfig) -> dict[str, float]:
+    """The per-device parameters of uniform devices, computed as DeviceArray.create does."""
+    up_down = min(max(config.up_down, -0.99), 0.99)
+    return {"dw_up": config.step * (1 + up_down), "dw_down": config.step * (1 - up_down),
+            "w_lo": config.w_min, "w_hi": config.w_max, "movable": 1.0}
 
 
 def check_supported(config: DeviceConfig, key: str) -> None:
@@ -64,7 +84,7 @@ def check_supported(config: DeviceConfig, key: str) -> None:
 def write_code(config: DeviceConfig, delta: str) -> str:
     """Abstract code that programs the requested change ``delta`` (an expression) into ``w``.
 
-    The temporaries are named dev_*; the synapse needs ``VARIABLES``.
+    The temporaries are named dev_*; the synapse needs ``variables(config)``.
     """
     inv_step = repr(1.0 / config.step)
     rounding = " + rand()" if config.rounding == "stochastic" else ""
@@ -76,9 +96,13 @@ def write_code(config: DeviceConfig, delta: str) -> str:
         lines.append(f"dev_new += {config.dw_min_std!r} * (dev_up * dw_up + (1 - dev_up) * dw_down)"
                      " * pulse_noise(dev_n)")
     lines += ["w = w + int(dev_n > 0) * (clip(dev_new, w_lo, w_hi) - w)",
-              "pulses_up += dev_up * dev_n",
-              "pulses_down += (1 - dev_up) * dev_n"]
-    return "\n".join(lines)
+              "pulses_up += int(dev_up * dev_n)",
+              "pulses_down += int((1 - dev_up) * dev_n)"]
+    code = "\n".join(lines)
+    if uniform(config):
+        for name, value in _constants(config).items():
+            code = re.sub(rf"\b{name}\b", f"({value!r})", code)
+    return code
 
 
 NOISE_CPP = """
@@ -107,10 +131,12 @@ def functions() -> dict:
 
     A write touches every synapse of a layer, but few get a pulse: drawing the c2c noise and
     taking the power of the closed form only for those (a branch, which Brian2's abstract code
-    has not) made a write of 392,000 devices 5x faster in cpp_standalone (measured, one core:
-    constant response with c2c 14.3 -> 2.9 ms, linear_step 22.1 -> 4.2 ms; the ideal
-    ``w += delta`` takes 0.3 ms, most of the rest is reading the per-device arrays; the NeuroSim
-    curve 5.8 ms beside linear_step's 6.1 ms, measured together on a busier machine).
+    has not) made a write of 392,000 devices about 5x faster in cpp_standalone (one core,
+    measured: constant response with c2c 14.3 -> 2.9 ms, linear_step 22.1 -> 4.2 ms). Holding
+    the parameters of ``uniform`` devices as constants saves the rest that can be saved: side by
+    side on a machine with two other jobs, ideal ``w += delta`` 0.28 ms, constant 3.2 ms,
+    linear_step 3.0 ms, linear_step with d2d spreads (five per-device arrays read) 5.7 ms
+    (``experiments/bench_spiking_device_write.py``).
     numpy implementations for the numpy target; the cython target is not supported.
     """
     import brian2 as b2
@@ -168,6 +194,9 @@ def per_device_values(array: DeviceArray, i_pre: np.ndarray, j_post: np.ndarray)
 
     Torch weights are [post, pre], as the synapses' matrices (``brian2_rate.synapse_values``).
     """
+    if uniform(array.config):
+        return {}
+
     def take(t) -> np.ndarray:
         return np.ascontiguousarray(t.detach().cpu().double().numpy()[j_post, i_pre])
 

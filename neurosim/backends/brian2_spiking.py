@@ -201,7 +201,7 @@ def synapse_code(layout: SpikingLayout, layer: int) -> SynapseCode:
         return bd.write_code(device, delta) if device else f"w += {delta}"
 
     def with_device(model: str) -> str:
-        return model + ("\n" + bd.VARIABLES + ("\npend : 1  # C-EP: traces' decay not yet programmed"
+        return model + ("\n" + bd.variables(device) + ("\npend : 1  # C-EP: traces' decay not yet programmed"
                                                if continual and not analog_input else "")
                         if device else "")
 
