@@ -187,13 +187,20 @@ def test_training_on_a_device_reports_its_pulses(tmp_path):
     ("aihwkit_pcm", {}, "synapses.device (aihwkit_pcm).mapping"),
     ("aihwkit_reram_es", {}, "synapses.device (aihwkit_reram_es).response"),
     ("levels_64", {"write_noise_std": 1.0}, "synapses.device (levels_64).write_noise_std"),
-    ("levels_64", {"read_noise_std": 0.01}, "synapses.params"),  # no read side for continuous dynamics
+    ("levels_64", {"read_noise_std": 0.01}, "synapses.device (levels_64).read_noise_std"),
 ])
 def test_devices_without_an_event_form_are_refused(tmp_path, device, params, key):
     with pytest.raises(ConfigError) as info:
         neurosim.train(_train_config(device, **params), out=tmp_path / "bad", progress=False)
     assert info.value.key == key
-    assert not (tmp_path / "bad" / "checkpoint.pt").exists()
+    assert not (tmp_path / "bad").exists()  # refused before the run folder was made
+
+
+def test_devices_on_the_cython_target_are_refused(tmp_path):
+    config = _train_config("levels_64")
+    config["backend"] = {**config["backend"], "target": "cython"}
+    with pytest.raises(ConfigError, match="backend.target"):
+        neurosim.train(config, out=tmp_path / "bad", progress=False)
 
 
 def test_the_rate_backend_still_refuses_devices():

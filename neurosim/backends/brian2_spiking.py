@@ -516,3 +516,21 @@ def device_configs(synapses, n_layers: int, per_layer: bool = False) -> list[Dev
         bd.check_supported(config, key)
         out.append(None if config.ideal else config)
     return out
+
+
+def check_devices(config) -> None:
+    """Refuse, before anything is written, the devices of a config that the spiking synapses
+    cannot simulate (``brian2_devices.check_supported``), and devices on the cython target."""
+    from ..device_models import device_config
+
+    per_layer = bool(config.synapses.layers)
+    any_device = False
+    for index in range(len(config.circuit.layers) - 1):
+        name, params = config.synapses.layer(index)
+        prefix = f"synapses.layers[{index}].params" if per_layer else "synapses.params"
+        device = device_config(name, params, prefix)
+        bd.check_supported(device, f"synapses.layers[{index}].device" if per_layer else "synapses.device")
+        any_device = any_device or not device.ideal
+    if any_device and config.backend.target == "cython":
+        raise ConfigError("backend.target", "cython", "cpp_standalone or numpy with devices on spiking "
+                          "synapses (their write code has C++ and numpy forms)")

@@ -108,11 +108,6 @@ def make_network(config: Config, network: Network, n_examples: int, n_rows: int)
         devices = device_configs(network.synapses, n_layers, per_layer=bool(config.synapses.layers))
         arrays = [network.synapses.arrays[id(w)] if d is not None else None
                   for w, d in zip(network.model.weights, devices)]
-        if any(devices) and config.backend.target == "cython":
-            from ..errors import ConfigError
-
-            raise ConfigError("backend.target", "cython", "cpp_standalone or numpy with devices on spiking "
-                              "synapses (their write code has C++ and numpy forms)")
         return Brian2SpikingNetwork(spiking_layout_for(config, n_examples, n_rows, devices), torch_params(network),
                                     config.estimator.lr, config.backend.target, config.backend.build_dir,
                                     devices=arrays)
@@ -138,6 +133,10 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
         versions,
     )
 
+    if config.backend.name == "brian2-spiking":  # devices it cannot simulate: refused before any file is written
+        from .brian2_spiking import check_devices
+
+        check_devices(config)
     start_epoch, history, previous_seconds, saved_state = _prepare_out_dir(config, out_dir, resume)
     device, train_set, test_set, network = prepare_run(config)
     if saved_state is not None:
