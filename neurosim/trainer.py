@@ -156,7 +156,8 @@ def _run_epoch(config: Config, network: Network, train_set: TensorDataset, test_
     loss_sum = torch.zeros((), dtype=torch.float64, device=train_set.labels.device)
     t0 = time.perf_counter()
     bar = tqdm(train_set.batches(batch_size, shuffle=True, generator=shuffle_gen), total=n_batches,
-               desc=f"epoch {epoch}/{config.train.epochs}", unit="batch", disable=not progress,
+               desc=f"epoch {epoch}/{config.train.epochs}", unit="batch",
+               disable=True if not progress else None,  # None: bars on a terminal only, not in log files
                leave=False, mininterval=0.5, file=sys.stderr)
     for i, (x, labels) in enumerate(bar, 1):
         y = _one_hot(labels, train_set.num_classes, x.dtype)

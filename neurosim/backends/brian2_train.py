@@ -119,6 +119,7 @@ def _progress_bar(epoch: int, epochs: int):
     from tqdm.auto import tqdm
 
     return tqdm(total=100, desc=f"epoch {epoch}/{epochs} (Brian2)", unit="%", leave=False, file=sys.stderr,
+                disable=None,  # on a terminal only: a log file gets the epoch lines
                 bar_format="{desc}: {percentage:3.0f}% simulated |{bar}| {elapsed} < {remaining}")
 
 
