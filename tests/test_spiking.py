@@ -69,6 +69,16 @@ def test_free_rates_equal_rho_of_the_rate_fixed_point(digits, spikes, bound):
         np.testing.assert_array_equal(b, b0)
 
 
+def _rate_ep_updates(network, x, y, n, beta):
+    """Rate EP's weight updates summed over the first n examples, per layer: the reference."""
+    reference = [np.zeros((SIZES[k + 1], SIZES[k])) for k in range(2)]
+    for k in range(n):
+        free, nudged, _, _ = fixed_points(network.model, x[k:k + 1], y[k:k + 1], beta)
+        for layer in range(2):
+            reference[layer] += (np.outer(nudged[layer + 1], nudged[layer]) - np.outer(free[layer + 1], free[layer])) / beta
+    return reference
+
+
 def test_spike_pair_updates_follow_rate_ep(digits):
     """Eight examples with a tiny learning rate (the weights barely move): the summed updates of the
     spike-pair rule (W_2) and of the window spike counts (W_1, biases) point where rate EP's do:
@@ -76,11 +86,7 @@ def test_spike_pair_updates_follow_rate_ep(digits):
     x, y = digits
     n, beta, lr = 8, 0.5, 1e-5
     network = _rate_network(beta)
-    reference = [np.zeros((SIZES[k + 1], SIZES[k])) for k in range(2)]
-    for k in range(n):
-        free, nudged, _, _ = fixed_points(network.model, x[k:k + 1], y[k:k + 1], beta)
-        for layer in range(2):
-            reference[layer] += (np.outer(nudged[layer + 1], nudged[layer]) - np.outer(free[layer + 1], free[layer])) / beta
+    reference = _rate_ep_updates(network, x, y, n, beta)
     before = torch_params(network)
     layout = SpikingLayout(SIZES, "hard_sigmoid", 0.05, 10.0, True, 200, 160, "ep", n, n, r_max_hz=2000.0, window=100)
     b2 = Brian2SpikingNetwork(layout, before, [lr, lr], "numpy")
@@ -101,11 +107,7 @@ def test_poisson_input_trains_learn_by_spike_pairs(digits):
     x, y = digits
     n, beta, lr = 8, 1.0, 1e-5
     network = _rate_network(beta)
-    reference = [np.zeros((SIZES[k + 1], SIZES[k])) for k in range(2)]
-    for k in range(n):
-        free, nudged, _, _ = fixed_points(network.model, x[k:k + 1], y[k:k + 1], beta)
-        for layer in range(2):
-            reference[layer] += (np.outer(nudged[layer + 1], nudged[layer]) - np.outer(free[layer + 1], free[layer])) / beta
+    reference = _rate_ep_updates(network, x, y, n, beta)
     before = torch_params(network)
     layout = SpikingLayout(SIZES, "hard_sigmoid", 0.05, 10.0, True, 200, 160, "ep", n, n, r_max_hz=2000.0, window=100,
                            inputs="poisson")

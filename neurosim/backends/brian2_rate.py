@@ -228,6 +228,11 @@ class Brian2RateNetwork:
         """The Brian2 objects of one runtime run (subclasses: other networks on the same schedule)."""
         return _build_objects(self.layout, schedule, self.lrs)
 
+    def _standalone_objects(self, schedule: Schedule, device: Any) -> dict[str, Any]:
+        """The Brian2 objects of the standalone project, created on the activated ``device``
+        (subclasses: other networks, code of their own in main())."""
+        return _build_objects(self.layout, schedule, self.lrs)
+
     def _collect(self, objects: dict[str, Any], seconds: float, cpu_seconds: float) -> RunOutput:
         self._read_params(objects)
         recorded = np.asarray(objects["free_monitor"].s_free)  # [n_out, n_examples + 1]
@@ -334,7 +339,7 @@ class Brian2RateNetwork:
         device.reinit()
         device.activate(build_on_run=False, directory=str(self.build_dir))
         b2.prefs.devices.cpp_standalone.openmp_threads = 0
-        objects = _build_objects(self.layout, schedule, self.lrs)
+        objects = self._standalone_objects(schedule, device)
         net = b2.Network(*objects["all"])
         net.run(objects["duration"], namespace=objects["namespace"], **standalone_report())
         device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)

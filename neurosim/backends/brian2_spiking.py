@@ -57,7 +57,7 @@ from ..device_models import DeviceArray, DeviceConfig
 from ..errors import ConfigError
 from . import brian2_devices as bd
 from . import brian2_equations as eq
-from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule, schedule_tables, standalone_report
+from .brian2_rate import Brian2RateNetwork, Layout, RunOutput, Schedule, schedule_tables
 
 SPIKES = ("regular", "poisson")
 INPUTS = ("analog", "poisson")
@@ -345,26 +345,12 @@ class Brian2SpikingNetwork(Brian2RateNetwork):
             spikes = [(np.asarray(m.i[:]).copy(), np.asarray(m.t[:] / 1e-3).copy()) for m in objects["spike_monitors"]]
         return SpikingOutput(free[-1].copy(), states, seconds, cpu_seconds, free, nudged, spikes)
 
-    def _generate_and_compile(self, schedule: Schedule) -> None:
+    def _standalone_objects(self, schedule: Schedule, device: Any) -> dict[str, Any]:
         import brian2 as b2
-        from brian2 import device, set_device
-        from brian2.devices.device import get_device
 
-        set_device("cpp_standalone", build_on_run=False, directory=str(self.build_dir))
-        device.reinit()
-        device.activate(build_on_run=False, directory=str(self.build_dir))
-        b2.prefs.devices.cpp_standalone.openmp_threads = 0
         b2.seed(self.layout.seed)
-        device.insert_code("main", SEED_CODE)
-        objects = build_objects(self.layout, schedule, self.lrs)
-        net = b2.Network(*objects["all"])
-        net.run(objects["duration"], namespace=objects["namespace"], **standalone_report())
-        device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
-        self._standalone = objects
-        self._device = get_device()
-        from .brian2_rate import _digest
-
-        self._built_data = {"x_ta.values": _digest(schedule.images), "y_ta.values": _digest(schedule.targets)}
+        device.insert_code("main", SEED_CODE)  # then each run's own seed, from the environment
+        return build_objects(self.layout, schedule, self.lrs)
 
 
 SEED_VARIABLE = "NEUROSIM_BRIAN2_SEED"
