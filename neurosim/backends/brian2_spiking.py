@@ -201,9 +201,10 @@ def synapse_code(layout: SpikingLayout, layer: int) -> SynapseCode:
         return bd.write_code(device, delta) if device else f"w += {delta}"
 
     def with_device(model: str) -> str:
-        return model + ("\n" + bd.variables(device) + ("\npend : 1  # C-EP: traces' decay not yet programmed"
-                                               if continual and not analog_input else "")
-                        if device else "")
+        if device is None:
+            return model
+        pend = "\npend : 1  # C-EP: traces' decay not yet programmed" if continual and not analog_input else ""
+        return f"{model}\n{bd.variables(device)}{pend}"
 
     if analog_input:  # W_1 = delta x^T, written once per example (both forms)
         return SynapseCode(with_device(eq.INPUT_SYNAPSE_MODEL), None, None, None, write("delta_post * x_pre"))
@@ -490,18 +491,11 @@ def layout_for(config, n_examples: int, n_rows: int, devices: list[DeviceConfig 
                          inputs=b.inputs, devices=device_json)
 
 
-def device_configs(synapses, n_layers: int, per_layer: bool = False) -> list[DeviceConfig | None]:
-    """The device of each weight layer of a network's synapses (None: ideal), checked against
-    what the spiking backend can simulate."""
-    configs = getattr(synapses, "configs", None)
-    if configs is None:  # ideal synapses
-        return [None] * n_layers
-    out = []
-    for n, config in enumerate(configs[:n_layers]):
-        key = f"synapses.layers[{n}].device" if per_layer else "synapses.device"
-        bd.check_supported(config, key)
-        out.append(None if config.ideal else config)
-    return out
+def device_configs(synapses, n_layers: int) -> list[DeviceConfig | None]:
+    """The device of each weight layer of a network's synapses (None: ideal); ``check_devices``
+    has refused what the spiking backend cannot simulate."""
+    configs = getattr(synapses, "configs", None) or [None] * n_layers  # ideal synapses have none
+    return [None if c is None or c.ideal else c for c in configs[:n_layers]]
 
 
 def check_devices(config) -> None:

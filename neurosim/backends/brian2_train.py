@@ -80,6 +80,10 @@ def bench_brian2(config: Config, samples: int) -> dict[str, Any]:
     from ..trainer import prepare_run
 
     config = load_config(config.to_dict(), [f"data.train_subset={samples}", "data.test_subset=1"])
+    if config.backend.name == "brian2-spiking":
+        from .brian2_spiking import check_devices
+
+        check_devices(config)
     _, train_set, _, network = prepare_run(config)
     images = train_set.images.double().numpy()
     targets = np.eye(train_set.num_classes)[train_set.labels.numpy()]
@@ -99,13 +103,14 @@ def bench_brian2(config: Config, samples: int) -> dict[str, Any]:
 
 
 def make_network(config: Config, network: Network, n_examples: int, n_rows: int):
-    """The Brian2 network of a config (rate or spiking; devices on spiking synapses) holding the
-    torch network's weights, for runs of ``n_examples`` examples over a table of ``n_rows``."""
+    """The Brian2 network of a config (rate or spiking; devices on spiking synapses, checked by
+    ``brian2_spiking.check_devices`` first) holding the torch network's weights, for runs of
+    ``n_examples`` examples over a table of ``n_rows``."""
     if config.backend.name == "brian2-spiking":  # spikes and an STDP-style rule (brian2_spiking.py)
         from .brian2_spiking import Brian2SpikingNetwork, device_configs, layout_for as spiking_layout_for
 
         n_layers = len(network.model.weights)
-        devices = device_configs(network.synapses, n_layers, per_layer=bool(config.synapses.layers))
+        devices = device_configs(network.synapses, n_layers)
         arrays = [network.synapses.arrays[id(w)] if d is not None else None
                   for w, d in zip(network.model.weights, devices)]
         return Brian2SpikingNetwork(spiking_layout_for(config, n_examples, n_rows, devices), torch_params(network),
