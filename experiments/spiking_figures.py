@@ -46,8 +46,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     n, beta, lr = args.examples, 0.5, 1e-5
     x, y = digits(args.data_dir, n)
-    config = load_config({"circuit": {"dynamics": "continuous", "layers": list(SIZES), "activation": "hard_sigmoid",
-                                      "eps": 0.5, "clamp": True},
+    config = load_config({"circuit": "digits8_ct2",
                           "estimator": {"name": "ep", "T": 12, "K": 4, "beta": beta, "lr": [0.1, 0.1]},
                           "train": {"batch_size": 1}, "compute": {"dtype": "float64"}})
     network = build_network(config, "cpu", torch.float64)

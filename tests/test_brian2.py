@@ -37,9 +37,8 @@ def digits():
     return small_digits(DATA, 8)
 
 
-def _config(rule: str, lr=(0.2, 0.1), **circuit):
-    return load_config({"circuit": {"dynamics": "continuous", "layers": list(SIZES), "activation": "hard_sigmoid",
-                                    "eps": EPS, "clamp": True, **circuit},
+def _config(rule: str, lr=(0.2, 0.1)):
+    return load_config({"circuit": "digits8_ct2",
                         "estimator": {"name": rule, "T": T, "K": K, "beta": BETA, "lr": list(lr)},
                         "train": {"batch_size": 1}, "compute": {"dtype": "float64"},
                         "backend": {"name": "brian2", "target": "numpy"}})

@@ -38,8 +38,7 @@ def digits():
 
 
 def _rate_network(beta=0.5):
-    config = load_config({"circuit": {"dynamics": "continuous", "layers": list(SIZES), "activation": "hard_sigmoid",
-                                      "eps": 0.5, "clamp": True},
+    config = load_config({"circuit": "digits8_ct2",
                           "estimator": {"name": "ep", "T": 12, "K": 4, "beta": beta, "lr": [0.1, 0.1]},
                           "train": {"batch_size": 1}, "compute": {"dtype": "float64"}})
     return build_network(config, "cpu", torch.float64)
