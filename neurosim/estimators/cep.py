@@ -13,6 +13,12 @@ come from ``model.nudged_step``. Summed over the K steps it telescopes to EP's E
 ``Synapses.apply`` (``neurosim.synapses``), the hook where device models act on each pulse, and the
 input drive is rebuilt after each step because W_1 and the biases have changed.
 
+The sign of beta is the sign of the feedback inside the phase: a step's change of the hidden
+states moves W_1 by (eta_1/beta) du x^T, which moves their drive by (eta_1/beta) |x|^2 du, the
+same way as du when beta > 0 (the summed update overshoots EP's, and runs away at large eta),
+the other way when beta < 0 (it falls short of EP's but stays bounded). So beta < 0 allows
+larger rates: experiments/cep_feedback.py, and README (C-EP-1h at beta = -0.2).
+
 Rank-B path (ideal synapses, ``materialize_updates: false``, models that support it): while x
 is clamped, W_1 changes at step t by eta_1 du_t^T x / B (u = ``model.input_signal``), so the
 drive W_1 x moves by eta_1 (x x^T / B) du_t: a B x B product instead of rebuilding a
