@@ -17,7 +17,9 @@ The sign of beta is the sign of the feedback inside the phase: a step's change o
 states moves W_1 by (eta_1/beta) du x^T, which moves their drive by (eta_1/beta) |x|^2 du, the
 same way as du when beta > 0 (the summed update overshoots EP's, and runs away at large eta),
 the other way when beta < 0 (it falls short of EP's but stays bounded). So beta < 0 allows
-larger rates: experiments/cep_feedback.py, and README (C-EP-1h at beta = -0.2).
+larger rates: experiments/cep_feedback.py, and README (C-EP-1h at beta = -0.2). That needs
+EP's -beta estimate to match the +beta one, true for smooth activations but not for clamped
+hard-sigmoid states (experiments/ep_sign_agreement.py).
 
 Rank-B path (ideal synapses, ``materialize_updates: false``, models that support it): while x
 is clamped, W_1 changes at step t by eta_1 du_t^T x / B (u = ``model.input_signal``), so the
