@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import yaml
 
 from . import catalog
+from .data import DATASETS as DATASET_SPECS
 from .errors import ConfigError
 
 ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh")
@@ -31,7 +32,8 @@ LR_SCHEDULES = ("constant", "cosine")
 VF_ESTIMATORS = ("vf", "cvf")
 """Estimators for vector fields (no Phi); ep and cep need a model with Phi."""
 LOSSES = ("mse", "cross_entropy")
-DATASETS = ("mnist", "fashion-mnist")
+DATASETS = tuple(DATASET_SPECS)
+"""Dataset names: neurosim.data's table (mnist, fashion-mnist, the bundled mnist-sample)."""
 DTYPES = ("float32", "float64")
 BACKENDS = ("torch", "brian2", "brian2-spiking")
 BRIAN2_TARGETS = ("cpp_standalone", "cython", "numpy")
@@ -42,8 +44,11 @@ class ConvLayerConfig:
     """One convolutional layer: kernel x kernel convolution, then non-overlapping max pooling."""
 
     channels: int = 32
+    """Output channels (feature maps) of the convolution."""
     kernel: int = 5
+    """Side of the square convolution kernel."""
     padding: int = 0
+    """Zero padding added on each side of the input before the convolution."""
     pool: int = 2
     """Max-pooling window and stride (1: no pooling)."""
 
@@ -53,8 +58,11 @@ class CircuitConfig:
     """Architecture of the network: what it is, not how it learns."""
 
     name: str = "inline"
+    """The circuit's name: a file of ``circuits/`` when loaded by name, 'inline' for a mapping in the config."""
     description: str = ""
+    """One line saying what the network is (shown in resolved configs)."""
     source: str = ""
+    """Where the architecture comes from (paper, table, code)."""
     dynamics: str = "prototypical"
     """'prototypical': s_{t+1} = sigma(dPhi/ds) (Ernoult et al. 2019); 'energy': Hopfield
     energy relaxed by Euler steps of size eps (Scellier & Bengio 2017); 'toy': all neurons
@@ -157,6 +165,9 @@ class EstimatorConfig:
     """How a batch becomes a parameter update (EP or the BPTT baseline)."""
 
     name: str = "ep"
+    """'ep' (Equilibrium Propagation), 'cep' (continual EP: ``lr`` is the per-step eta), 'bptt'
+    (backpropagation through the same dynamics, the baseline), and for vector-field dynamics 'vf'
+    and 'cvf' (C-VF)."""
     T: int = 40
     """Free-phase steps (from s = 0); also used at evaluation."""
     K: int = 15
@@ -202,12 +213,16 @@ class EstimatorConfig:
 
 @dataclass
 class DataConfig:
+    """The dataset and where it is read from."""
+
     name: str = "mnist"
+    """'mnist' or 'fashion-mnist'."""
     dir: str | None = None
     """Folder holding <name>/<file>.gz; null: $NEUROSIM_DATA, else the user cache."""
     train_subset: int | None = None
     """Use only the first N training samples (quick runs, tests)."""
     test_subset: int | None = None
+    """Use only the first N test samples; null: the whole test set."""
     download: bool = True
     """Fetch missing files from the public mirrors (always checked against the official MD5s)."""
 
@@ -221,8 +236,12 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
+    """The training loop."""
+
     epochs: int = 30
+    """Passes over the training set."""
     batch_size: int = 20
+    """Samples per update (EP: one free and one nudged phase per batch)."""
     eval_batch_size: int = 1000
     """Evaluation runs the free phase only; any batch size gives the same errors."""
     check_every: int = 50
@@ -237,9 +256,12 @@ class TrainConfig:
 
 @dataclass
 class ComputeConfig:
+    """Where and in which precision torch computes."""
+
     device: str = "cpu"
     """torch device: cpu, cuda or cuda:N ('device' alone is kept for synaptic devices)."""
     dtype: str = "float32"
+    """'float32' or 'float64' (the Theorem-1 checks and the Brian2 backend use float64)."""
     threads: int | None = None
     """torch CPU threads; null leaves torch's default."""
 
@@ -394,17 +416,27 @@ class Config:
     """One training run."""
 
     name: str = "run"
+    """The run's name; the default output folder is runs/<name>."""
     seed: int = 0
+    """Weights, shuffling and the sign of beta all derive from it."""
     circuit: CircuitConfig = field(default_factory=CircuitConfig)
+    """The network: a name from ``circuits/`` or an inline mapping."""
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    """How updates are computed (EP, C-EP, VF, C-VF or BPTT)."""
     loss: str = "mse"
     """'mse': 1/2||s^N - y||^2 on one-hot y; 'cross_entropy': softmax read-out of the last layer."""
     data: DataConfig = field(default_factory=DataConfig)
+    """The dataset."""
     train: TrainConfig = field(default_factory=TrainConfig)
+    """Epochs and batch sizes."""
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    """torch device, precision and threads."""
     gdu: GDUConfig = field(default_factory=GDUConfig)
+    """The Theorem-1 check (``neurosim gdu``); training ignores it."""
     synapses: SynapsesConfig = field(default_factory=SynapsesConfig)
+    """The synaptic devices the weights are stored on."""
     backend: BackendConfig = field(default_factory=BackendConfig)
+    """The simulator: torch or Brian2."""
 
     def validate(self) -> None:
         self.circuit.validate("circuit")
