@@ -49,8 +49,11 @@ class DeviceConfig:
     """One device type; every field can come from a preset and be overridden in a config."""
 
     name: str = "custom"
+    """The preset's name (its file in ``devices/``)."""
     description: str = ""
+    """One line saying what the device is."""
     source: str = ""
+    """Where every number comes from (papers, tables, code and commits)."""
     ideal: bool = False
     """Ideal synapses: theta <- theta + lr Delta theta exactly (all other fields ignored)."""
     mapping: str = "single"
@@ -63,6 +66,8 @@ class DeviceConfig:
     reset and the weight is written back onto one of them (aihwkit's OneSidedUnitCell refresh;
     the write-back is taken as exact and counted as pulses). null: no refresh."""
     response: str = "constant"
+    """Step response to one pulse: 'constant', 'soft_bounds', 'linear_step', 'exp_step' or 'nonlinear'
+    (NeuroSim's exponential conductance curve)."""
     w_min: float = -0.5
     w_max: float = 0.5
     """Weight range the device's conductance range maps to (weight units)."""
@@ -102,8 +107,12 @@ class DeviceConfig:
     w_max_dtod: float | None = None
     """Separate spreads of the lower and upper bound, where a source gives two (else w_bounds_dtod)."""
     stuck_fraction: float = 0.0
+    """Fraction of devices that never move (drawn once per device from ``seed``)."""
     stuck_at: str = "random"
+    """Where stuck devices sit: 'min', 'max' or 'random' (either bound)."""
     rounding: str = "stochastic"
+    """How a change of n pulses that is not whole is rounded: 'stochastic' (0.3 pulse happens with
+    probability 0.3) or 'deterministic' (truncated: the fraction of a pulse is lost)."""
     energy_per_pulse: float = 0.0
     """Joules per programming pulse, for the energy estimate."""
     read_noise_std: float = 0.0
