@@ -185,9 +185,9 @@ def _run(args: argparse.Namespace) -> int:
             from .errors import ConfigError
 
             raise ConfigError("name", None, "a device name: neurosim devices show NAME")
-        from .config import _parse_override
+        from .config import parse_override
 
-        config = device_config(args.name, dict(_parse_override(item) for item in args.overrides), "device")
+        config = device_config(args.name, dict(parse_override(item) for item in args.overrides), "device")
         print(describe(config))
         if not config.ideal:
             plot = args.plot or f"{config.name}_pulses.png"

@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import functools
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -201,8 +202,8 @@ class EstimatorConfig:
             raise ConfigError(f"{prefix}.K", self.K, f"at most T={self.T} for BPTT")
         if self.name in ("ep", "cep", "vf", "cvf") and self.beta == 0:
             raise ConfigError(f"{prefix}.beta", self.beta, "a non-zero nudging strength")
-        if any(lr < 0 for lr in self.lr):
-            raise ConfigError(f"{prefix}.lr", self.lr, "non-negative learning rates")
+        if not all(0 <= lr < math.inf for lr in self.lr):  # also refuses .nan
+            raise ConfigError(f"{prefix}.lr", self.lr, "finite, non-negative learning rates")
         _choice(f"{prefix}.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if not 0 <= self.lr_final <= 1:
             raise ConfigError(f"{prefix}.lr_final", self.lr_final, "a fraction of lr between 0 and 1")
@@ -484,14 +485,14 @@ def load_config(source: str | Path | Mapping[str, Any], overrides: list[str] | N
         raw = copy.deepcopy(dict(source))  # overrides must not edit the caller's mapping
     else:
         raw = _read_yaml(catalog.find("experiments", str(source)))
-    parsed = [_parse_override(item) for item in overrides or []]
+    parsed = [parse_override(item) for item in overrides or []]
     for key, value in parsed:  # a new circuit name must be applied before resolving it
         if key == "circuit":
             raw["circuit"] = value
     raw["circuit"] = _resolve_circuit(raw.get("circuit", {}))
     for key, value in parsed:
         if key != "circuit":
-            _set_dotted(raw, key, value)
+            set_dotted(raw, key, value)
     config = _build(Config, raw, "")
     config.validate()
     return config
@@ -503,9 +504,61 @@ def save_config(config: Config, path: Path) -> None:
     atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
+class YAMLLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader reading numbers as YAML 1.2 does, for every YAML neurosim reads
+    (config, circuit and sweep files, ``--set`` values).
+
+    PyYAML follows YAML 1.1, where a float needs a dot and a signed exponent: ``1e-3``, ``1e6``
+    and ``1.0e30`` are strings there and a config key holding one is refused as "expected a
+    number". YAML 1.2 reads them as floats, and so does this loader.
+    ``.inf``, ``-.inf`` and ``.nan`` are floats in both (validation refuses them where a value
+    must be finite).
+    """
+
+
+YAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",  # the YAML 1.2 forms that YAML 1.1 lacks: an exponent without a dot or sign
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)[eE][-+]?[0-9]+$"), list("-+.0123456789"))
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text with :class:`YAMLLoader` (YAML 1.2 numbers); raises ``yaml.YAMLError``."""
+    return yaml.load(text, Loader=YAMLLoader)
+
+
+def parse_value(text: str) -> Any:
+    """One ``--set`` value: YAML, read as config files are (``1e6`` and ``[1.0e30, 1.0e30]`` are
+    numbers, ``[784, 256, 10]`` a list, ``null`` None); an empty text is None."""
+    return load_yaml(text) if text.strip() else None
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Split a ``--set`` string ``key=value`` into its dotted key and its value (:func:`parse_value`)."""
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(item, item, "an override of the form key=value (e.g. train.epochs=3)")
+    try:
+        value = parse_value(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(key.strip(), text, f"a YAML value: {exc}") from None
+    return key.strip(), value
+
+
+def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``raw[a][b][c] = value`` for the dotted key ``a.b.c``, creating missing sections."""
+    node = raw
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(".".join(parts[: i + 1]), child, "a section (mapping) to set sub-keys in")
+        node = child
+    node[parts[-1]] = value
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), "(file)", f"valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -519,28 +572,6 @@ def _resolve_circuit(value: Any) -> Any:
         circuit.setdefault("name", value)
         return circuit
     return value
-
-
-def _parse_override(item: str) -> tuple[str, Any]:
-    key, sep, text = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(item, item, "an override of the form key=value (e.g. train.epochs=3)")
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(key.strip(), text, f"a YAML value: {exc}") from None
-    return key.strip(), value
-
-
-def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
-    node = raw
-    parts = key.split(".")
-    for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(".".join(parts[: i + 1]), child, "a section (mapping) to set sub-keys in")
-        node = child
-    node[parts[-1]] = value
 
 
 @functools.lru_cache(maxsize=None)

@@ -51,7 +51,7 @@ from typing import Any
 
 import yaml
 
-from .config import Config, _parse_override, _set_dotted, load_config
+from .config import Config, YAMLLoader, load_config, load_yaml, parse_override, set_dotted
 from .errors import ConfigError
 
 TOP_KEYS = ("name", "description", "base", "overrides", "grid", "zip", "random", "repeats", "seeds",
@@ -64,13 +64,7 @@ REFERENCE_NAME = "reference"
 MAX_NAME = 100
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads 1e-5 (no dot) as a float, as YAML 1.2 does."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+_Loader = YAMLLoader  # the loader of config files and --set values (YAML 1.2 numbers)
 
 
 @dataclass
@@ -148,7 +142,7 @@ class SweepSpec:
 
         path = find("sweeps", str(source))
         try:
-            raw = yaml.load(path.read_text(), Loader=_Loader)
+            raw = load_yaml(path.read_text())
         except yaml.YAMLError as exc:
             raise ConfigError(str(path), "(file)", f"valid YAML: {exc}") from None
         if not isinstance(raw, dict):
@@ -181,7 +175,7 @@ class SweepSpec:
         """The resolved config every point starts from (base, overrides, settings, caller's --set)."""
         extra = list(extra_overrides or [])
         for item in extra:
-            key = _parse_override(item)[0]
+            key = parse_override(item)[0]
             _check_not_swept(key, self.keys, f"--set {item}")
         return _resolve(self.base, self.overrides + extra, self.settings, f"{self.source}: base/overrides")
 
@@ -189,7 +183,7 @@ class SweepSpec:
         raw = copy.deepcopy(base)
         try:
             for key, value in values.items():
-                _set_dotted(raw, key, copy.deepcopy(value))
+                set_dotted(raw, key, copy.deepcopy(value))
             return load_config(raw).to_dict()
         except ConfigError as exc:
             key = next((k for k in values if exc.key == k or exc.key.startswith(k + ".") or k.startswith(exc.key + ".")),
@@ -206,7 +200,7 @@ def _resolve(base: str, overrides: list[str], settings: dict[str, Any], where: s
     try:
         resolved = load_config(base, overrides).to_dict()
         for key, value in settings.items():
-            _set_dotted(resolved, key, copy.deepcopy(value))
+            set_dotted(resolved, key, copy.deepcopy(value))
         return load_config(resolved).to_dict()
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc.key}", exc.value, exc.expected) from None
@@ -250,7 +244,7 @@ def _parse(raw: dict[str, Any], where: str, folder: Path | None) -> SweepSpec:
             if key == other or key.startswith(other + ".") or other.startswith(key + "."):
                 raise ConfigError(f"{where}: {key}", None, f"a key swept by one axis only (it overlaps {other})")
     for item in overrides:
-        _check_not_swept(_parse_override(item)[0], keys, f"{where}: overrides: {item}")
+        _check_not_swept(parse_override(item)[0], keys, f"{where}: overrides: {item}")
     for key in settings:
         _check_not_swept(key, keys, f"{where}: overrides: {key}")
     reference = _reference(raw.get("reference"), folder, f"{where}: reference")
@@ -282,7 +276,7 @@ def _overrides(value: Any, where: str) -> tuple[list[str], dict[str, Any]]:
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         for item in value:
             try:
-                _parse_override(item)
+                parse_override(item)
             except ConfigError as exc:
                 raise ConfigError(f"{where}: {exc.key}", exc.value, exc.expected) from None
         return list(value), {}
