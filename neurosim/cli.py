@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except NeurosimError as exc:
-        print(f"neurosim: error: {exc}", file=sys.stderr)
+        print(f"neurosim: error: {exc.cli_message()}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # the output went to a pipe that closed early (e.g. `| head`)
         sys.stderr.close()

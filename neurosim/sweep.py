@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DivergenceError, NeurosimError
+from .errors import ConfigError, DivergenceError, NeurosimError, arg
 from .io import atomic_write_json
 from .sweep_spec import Point, SweepSpec
 
@@ -98,11 +98,12 @@ def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | No
     if not isinstance(spec, SweepSpec):
         spec = SweepSpec.load(spec)
     if scheduler is not None and workers is not None:
-        raise ConfigError("--workers", workers, "no worker count with --scheduler (the cluster has its own)")
+        raise ConfigError(arg("workers", "--workers"), workers,
+                          f"no worker count with {arg('scheduler', '--scheduler')} (the cluster has its own)")
     if workers is not None and workers < 0:
-        raise ConfigError("--workers", workers, "a number of local worker processes >= 0")
+        raise ConfigError(arg("workers", "--workers"), workers, "a number of local worker processes >= 0")
     if threads is not None and threads < 1:
-        raise ConfigError("--threads", threads, "a positive number of torch threads per point")
+        raise ConfigError(arg("threads", "--threads"), threads, "a positive number of torch threads per point")
     points = spec.points(overrides)
     reference = spec.reference_point(overrides)
     if reference is not None:
@@ -206,8 +207,8 @@ def _plan(points: list[Point], out_dir: Path, retry_failed: bool) -> list[Point]
             changed = _differences(before, point.config) - RESUMABLE_CHANGES
             if changed:
                 raise ConfigError(f"{run_dir}", sorted(changed),
-                                  "a folder holding this point's run: it holds a run of another config "
-                                  "(the keys listed differ); delete it or choose another --out")
+                                  "a folder holding this point's run: it holds a run of another config (the keys "
+                                  f"listed differ); delete it or choose another sweep folder ({arg('out=...', '--out')})")
         state = point_state(run_dir, point.epochs)
         if state == "done" or (state in ("failed", "diverged") and not retry_failed):
             continue

@@ -52,7 +52,7 @@ from typing import Any
 import yaml
 
 from .config import Config, YAMLLoader, load_config, load_yaml, parse_override, set_dotted
-from .errors import ConfigError
+from .errors import ConfigError, arg
 
 TOP_KEYS = ("name", "description", "base", "overrides", "grid", "zip", "random", "repeats", "seeds",
             "reference", "report")
@@ -176,7 +176,7 @@ class SweepSpec:
         extra = list(extra_overrides or [])
         for item in extra:
             key = parse_override(item)[0]
-            _check_not_swept(key, self.keys, f"--set {item}")
+            _check_not_swept(key, self.keys, f"{arg('overrides: ', '--set ')}{item}")
         return _resolve(self.base, self.overrides + extra, self.settings, f"{self.source}: base/overrides")
 
     def _config(self, base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

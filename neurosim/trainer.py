@@ -24,7 +24,7 @@ from torch import Tensor
 from . import __version__
 from .config import Config, load_config, save_config
 from .data import TensorDataset, load_splits
-from .errors import ConfigError, DivergenceError, NeurosimError
+from .errors import ConfigError, DivergenceError, NeurosimError, arg
 from .io import atomic_torch_save, atomic_write_json, atomic_write_text
 from .losses import Cost
 from .models import LayeredModel
@@ -217,12 +217,13 @@ def _prepare_out_dir(config: Config, out_dir: Path, resume: bool
     checkpoint = out_dir / CHECKPOINT
     if not resume:
         if checkpoint.exists() or (out_dir / "result.json").exists():
-            raise NeurosimError(f"{out_dir} already holds a run; pass --resume to continue it, "
-                                f"or choose another --out")
+            raise NeurosimError(f"{out_dir} already holds a run; pass {arg('resume=True', '--resume')} to continue "
+                                f"it, or choose another run folder ({arg('out=...', '--out')})")
         out_dir.mkdir(parents=True, exist_ok=True)
         return 0, [], 0.0, None
     if not checkpoint.exists():
-        raise NeurosimError(f"cannot resume: {checkpoint} does not exist (start the run without --resume)")
+        raise NeurosimError(f"cannot resume: {checkpoint} does not exist (start the run without "
+                            f"{arg('resume=True', '--resume')})")
     try:
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
     except Exception as exc:  # a checkpoint written atomically is whole; this is another file
