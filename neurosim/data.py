@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from neurosim.errors import DataError
+from neurosim.errors import DataError, arg
 
 _TIMEOUT_S = 60.0
 _CHUNK = 1 << 20
@@ -40,6 +40,9 @@ class DatasetSpec:
     mirrors: tuple[str, ...]
     classes: int
     image_shape: tuple[int, int, int]
+    bundled: bool = False
+    """Shipped inside the package (``neurosim/sample_data/<name>``): read from there, whatever
+    the data folder, so it works offline on any installed copy."""
 
 
 def _idx_files(md5s: tuple[str, str, str, str]) -> dict[str, tuple[str, str]]:
@@ -67,8 +70,29 @@ DATASETS: dict[str, DatasetSpec] = {
         classes=10,
         image_shape=(1, 28, 28),
     ),
+    # The first 1,000 training and 500 test digits of MNIST, byte for byte (see
+    # sample_data/mnist-sample/README.md): real digits for the quickstart and the tests, offline.
+    "mnist-sample": DatasetSpec(
+        name="mnist-sample",
+        files=_idx_files(("54fdd8ced80106b967c9ca330e86f7b1", "9dd354bee7209514e0799197e326beb9",
+                          "862dd643ede431d907b346355e553db6", "8d4cb069970eb2a1a939a6f9a1c5135a")),
+        mirrors=(),
+        classes=10,
+        image_shape=(1, 28, 28),
+        bundled=True,
+    ),
 }
-_ALIASES = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist"}
+_ALIASES = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist", "mnist_sample": "mnist-sample"}
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
+"""Where the bundled datasets live inside the installed package."""
+
+# How to point neurosim at data, for every message about missing data: the same three ways
+# from the command line, from Python and from the environment.
+_WHERE_HINT = ("point neurosim at a folder holding {name}/ with the official files: set the "
+               "NEUROSIM_DATA environment variable, or the data folder ("
+               + arg('overrides=["data.dir=DIR"]', "--data-dir DIR") + ", or data.dir in the "
+               "config){download}. To try neurosim with no download at all, train the "
+               "'quickstart' config, which uses the MNIST sample bundled with the package")
 
 # Parsed uint8 arrays keyed on (resolved path, mtime_ns, size): a second load in the same
 # process (e.g. a sweep) skips decompression, while a replaced file is parsed afresh.
@@ -132,40 +156,87 @@ def _fetch(url: str, dest: Path, md5: str) -> None:
         raise
 
 
+def dataset_folder(name: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """The folder a dataset is read from: the package's own copy for a bundled sample, else
+    ``<data dir>/<name>`` (explicit > $NEUROSIM_DATA > user cache)."""
+    spec = get_spec(name)
+    if spec.bundled:
+        return SAMPLE_DIR / spec.name
+    return default_data_dir(root) / spec.name
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first, so that a
+    failed download can remove exactly what it made and nothing else."""
+    created: list[Path] = []
+    probe = folder
+    while not probe.exists():
+        created.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (another file landed there) or already gone: leave the rest
+
+
 def ensure_files(name: str, root: str | os.PathLike[str] | None = None,
                  download: bool = True) -> dict[str, Path]:
-    """Return the dataset's verified file paths, downloading missing ones if allowed."""
+    """Return the dataset's verified file paths, downloading missing ones if allowed.
+
+    A download that fails leaves nothing behind: partial files are removed as they fail, and
+    folders this call created are removed again if they are still empty.
+    """
     spec = get_spec(name)
-    folder = default_data_dir(root) / spec.name
+    folder = dataset_folder(spec.name, root)
+    hint = _WHERE_HINT.format(name=spec.name, download="")
     paths: dict[str, Path] = {}
-    for key, (fname, md5) in spec.files.items():
-        path = folder / fname
-        if not path.is_file():
-            if not download:
-                raise DataError(f"{path} is missing (expected md5 {md5}) and download is disabled; "
-                                f"copy the official file there or allow downloading")
-            urls = [mirror + fname for mirror in spec.mirrors]
-            failures: list[str] = []
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise DataError(f"{path} is missing (expected md5 {md5}) and its folder "
-                                f"cannot be created: {exc}") from exc
-            for url in urls:
+    created: list[Path] = []
+    try:
+        for key, (fname, md5) in spec.files.items():
+            path = folder / fname
+            if not path.is_file():
+                if spec.bundled:
+                    raise DataError(f"{path} is missing from the installed package (expected md5 "
+                                    f"{md5}); reinstall neurosim")
+                if not download:
+                    allow = "; or allow the download (data.download: true, the default)"
+                    raise DataError(f"{spec.name}: {path} is missing (expected md5 {md5}) and "
+                                    f"download is disabled; "
+                                    f"{_WHERE_HINT.format(name=spec.name, download=allow)}")
+                urls = [mirror + fname for mirror in spec.mirrors]
+                failures: list[str] = []
                 try:
-                    _fetch(url, path, md5)
-                    break
-                except (OSError, ValueError, http.client.HTTPException) as exc:
-                    failures.append(f"  {url}: {type(exc).__name__}: {exc}")
-            else:
-                raise DataError(f"{path} is missing (expected md5 {md5}) and could not be "
-                                f"downloaded; tried:\n" + "\n".join(failures))
-        actual = _md5(path)
-        if actual != md5:
-            raise DataError(f"{path} has md5 {actual} ({path.stat().st_size} bytes), expected "
-                            f"{md5}: the file is corrupt or truncated; delete it so that it is "
-                            f"downloaded again")
-        paths[key] = path
+                    created += _make_folder(folder)
+                except OSError as exc:
+                    raise DataError(f"{spec.name}: {path} is missing (expected md5 {md5}) and its "
+                                    f"folder cannot be created: {exc}; {hint}") from exc
+                for url in urls:
+                    try:
+                        _fetch(url, path, md5)
+                        break
+                    except (OSError, ValueError, http.client.HTTPException) as exc:
+                        failures.append(f"  {url}: {type(exc).__name__}: {exc}")
+                else:
+                    raise DataError(f"{spec.name}: {path} is missing (expected md5 {md5}) and could "
+                                    f"not be downloaded; tried:\n" + "\n".join(failures)
+                                    + f"\nTo use a copy you already have, {hint}")
+            actual = _md5(path)
+            if actual != md5:
+                raise DataError(f"{path} has md5 {actual} ({path.stat().st_size} bytes), expected "
+                                f"{md5}: the file is corrupt or truncated; delete it so that it is "
+                                f"downloaded again")
+            paths[key] = path
+    except BaseException:
+        _remove_empty(created)
+        raise
     return paths
 
 
@@ -270,12 +341,13 @@ def load_splits(name: str, root: str | os.PathLike[str] | None = None,
     return train, test
 
 
-def small_digits(root: str | Path | None = None, n: int = 8, split: str = "train", download: bool = False
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def small_digits(root: str | Path | None = None, n: int = 8, split: str = "train", download: bool = False,
+                 dataset: str = "mnist") -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n`` MNIST digits at 8x8 (the centre 24x24 crop, 3x3 average pooling) and their
     one-hot targets, float64: a 64-input problem small enough for the numpy target of Brian2 in
-    tests and figures, built from the real data rather than a synthetic set."""
-    data = load_dataset("mnist", split, root, dtype=torch.float64, subset=n, download=download)
+    tests and figures, built from the real data rather than a synthetic set. ``dataset=
+    "mnist-sample"`` reads the same first digits from the copy bundled with the package."""
+    data = load_dataset(dataset, split, root, dtype=torch.float64, subset=n, download=download)
     images = data.images.reshape(-1, 1, 28, 28)[:, :, 2:26, 2:26]
     x = torch.nn.functional.avg_pool2d(images, 3).reshape(-1, 64)
     return x, torch.nn.functional.one_hot(data.labels, 10).double()

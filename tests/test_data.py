@@ -14,19 +14,27 @@ import torch
 from neurosim import data
 from neurosim.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-MNIST_LABELS, MNIST_LABELS_MD5 = data.DATASETS["mnist"].files["test_labels"]
+SAMPLE = data.SAMPLE_DIR / "mnist-sample"
+MNIST_LABELS = data.DATASETS["mnist"].files["test_labels"][0]
 
-needs_data = pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason=f"no datasets at {SHARED}")
+
+@pytest.fixture
+def sample_as_mnist(monkeypatch: pytest.MonkeyPatch) -> data.DatasetSpec:
+    """Make 'mnist' a downloadable dataset whose official files are the bundled sample's, so
+    that the checksum, cache and download paths run on real IDX files on any machine."""
+    spec = replace(data.DATASETS["mnist-sample"], name="mnist", bundled=False,
+                   mirrors=data.DATASETS["mnist"].mirrors)
+    monkeypatch.setitem(data.DATASETS, "mnist", spec)
+    return spec
 
 
 def _copy_mnist(dest_root: Path, skip: str | None = None) -> Path:
-    """Copy the real MNIST files into dest_root/mnist (all but ``skip``)."""
+    """Copy the sample's files into dest_root/mnist (all but ``skip``)."""
     folder = dest_root / "mnist"
     folder.mkdir(parents=True)
     for fname, _ in data.DATASETS["mnist"].files.values():
         if fname != skip:
-            shutil.copyfile(SHARED / "mnist" / fname, folder / fname)
+            shutil.copyfile(SAMPLE / fname, folder / fname)
     return folder
 
 
@@ -36,9 +44,8 @@ class _FakeResponse(io.BytesIO):
         self.headers = {"Content-Length": str(len(payload))}
 
 
-@needs_data
-def test_real_mnist_loads() -> None:
-    train, test = data.load_splits("mnist", root=SHARED, download=False)
+def test_real_mnist_loads(mnist_dir: Path) -> None:
+    train, test = data.load_splits("mnist", root=mnist_dir, download=False)
     assert train.images.shape == (60000, 784) and test.images.shape == (10000, 784)
     assert train.labels.shape == (60000,) and len(test) == 10000
     assert train.images.dtype == torch.float32 and train.labels.dtype == torch.int64
@@ -47,22 +54,42 @@ def test_real_mnist_loads() -> None:
     assert train.labels[:5].tolist() == [5, 0, 4, 1, 9]  # the well-known first MNIST labels
 
 
-@needs_data
-def test_subset_dtype_and_fashion() -> None:
-    full = data.load_dataset("mnist", "test", root=SHARED, download=False)
-    sub = data.load_dataset("mnist", "test", root=SHARED, dtype=torch.float64, subset=100,
+def test_bundled_sample_loads_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Whatever the data folder says, the sample is read from the package, offline.
+    monkeypatch.setenv("NEUROSIM_DATA", str(tmp_path / "nothing-here"))
+    monkeypatch.setattr(data, "_open_url", lambda url, timeout: pytest.fail("no download"))
+    train, test = data.load_splits("mnist-sample", root=tmp_path / "ignored")
+    assert train.images.shape == (1000, 784) and test.images.shape == (500, 784)
+    assert train.labels[:5].tolist() == [5, 0, 4, 1, 9]  # the well-known first MNIST labels
+    assert test.labels[:5].tolist() == [7, 2, 1, 0, 4]
+    assert set(train.labels.tolist()) == set(range(10)) and train.num_classes == 10
+    assert data.get_spec("mnist_sample").bundled and not (tmp_path / "ignored").exists()
+
+
+def test_sample_is_the_first_mnist_digits(mnist_dir: Path) -> None:
+    for split, n in (("train", 1000), ("test", 500)):
+        full = data.load_dataset("mnist", split, root=mnist_dir, subset=n, download=False)
+        sample = data.load_dataset("mnist-sample", split)
+        assert torch.equal(full.images, sample.images) and torch.equal(full.labels, sample.labels)
+
+
+def test_subset_dtype_and_fashion(mnist_dir: Path) -> None:
+    full = data.load_dataset("mnist", "test", root=mnist_dir, download=False)
+    sub = data.load_dataset("mnist", "test", root=mnist_dir, dtype=torch.float64, subset=100,
                             download=False)
     assert sub.images.shape == (100, 784) and sub.images.dtype == torch.float64
     assert torch.equal(sub.images.float(), full.images[:100]) and torch.equal(sub.labels, full.labels[:100])
-    fashion = data.load_dataset("fashion_mnist", "test", root=SHARED, download=False)
-    assert fashion.images.shape == (10000, 784) and fashion.labels.max() == 9
-    assert not torch.equal(fashion.images[:10], full.images[:10])
     for bad in (0, 10001, 2.5):
         with pytest.raises(DataError, match="subset"):
-            data.load_dataset("mnist", "test", root=SHARED, subset=bad, download=False)
+            data.load_dataset("mnist", "test", root=mnist_dir, subset=bad, download=False)
+    if not (mnist_dir / "fashion-mnist").is_dir():
+        pytest.skip(f"no Fashion-MNIST beside MNIST in {mnist_dir}")
+    fashion = data.load_dataset("fashion_mnist", "test", root=mnist_dir, download=False)
+    assert fashion.images.shape == (10000, 784) and fashion.labels.max() == 9
+    assert not torch.equal(fashion.images[:10], full.images[:10])
 
 
-@needs_data
+@pytest.mark.usefixtures("sample_as_mnist")
 def test_second_load_uses_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _copy_mnist(tmp_path)
     calls = []
@@ -73,9 +100,8 @@ def test_second_load_uses_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert len(calls) == 2 and torch.equal(first.images, second.images)
 
 
-@needs_data
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_checksum_mismatch(tmp_path: Path, damage: str) -> None:
+def test_checksum_mismatch(tmp_path: Path, damage: str, sample_as_mnist: data.DatasetSpec) -> None:
     folder = _copy_mnist(tmp_path)
     target = folder / MNIST_LABELS
     payload = bytearray(target.read_bytes())
@@ -87,7 +113,7 @@ def test_checksum_mismatch(tmp_path: Path, damage: str) -> None:
     with pytest.raises(DataError) as info:
         data.ensure_files("mnist", root=tmp_path, download=False)
     message = str(info.value)
-    assert str(target) in message and MNIST_LABELS_MD5 in message
+    assert str(target) in message and sample_as_mnist.files["test_labels"][1] in message
     assert str(len(payload)) in message and "delete" in message
 
 
@@ -100,9 +126,13 @@ def test_missing_file_without_download(tmp_path: Path, monkeypatch: pytest.Monke
     assert tried == [] and "download is disabled" in message
     assert "missing" in message and str(tmp_path / "mnist" / "train-images-idx3-ubyte.gz") in message
     assert data.DATASETS["mnist"].files["train_images"][1] in message
+    # ... and says how to point neurosim at a copy it already has, or to allow the download
+    assert "NEUROSIM_DATA" in message and 'overrides=["data.dir=DIR"]' in message
+    assert "--data-dir DIR" in info.value.cli_message() and "--data-dir" not in message
+    assert "data.download" in message and not (tmp_path / "mnist").exists()
 
 
-@needs_data
+@pytest.mark.usefixtures("sample_as_mnist")
 def test_download_from_fake_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _copy_mnist(tmp_path, skip=MNIST_LABELS)
     urls: list[str] = []
@@ -111,26 +141,25 @@ def test_download_from_fake_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         urls.append(url)
         if url.startswith(data.DATASETS["mnist"].mirrors[0]):
             raise OSError("mirror down")  # the first mirror fails: the second must be tried
-        return _FakeResponse((SHARED / "mnist" / Path(url).name).read_bytes())
+        return _FakeResponse((SAMPLE / Path(url).name).read_bytes())
 
     monkeypatch.setattr(data, "_open_url", fake_open)
     paths = data.ensure_files("mnist", root=tmp_path, download=True)
     assert [Path(u).name for u in urls] == [MNIST_LABELS, MNIST_LABELS]
     assert paths["test_labels"] == tmp_path / "mnist" / MNIST_LABELS
-    assert paths["test_labels"].read_bytes() == (SHARED / "mnist" / MNIST_LABELS).read_bytes()
+    assert paths["test_labels"].read_bytes() == (SAMPLE / MNIST_LABELS).read_bytes()
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(
         f for f, _ in data.DATASETS["mnist"].files.values())
 
 
-@needs_data
-def test_download_through_urllib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_through_urllib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 sample_as_mnist: data.DatasetSpec) -> None:
     # A file:// mirror drives the real urllib + tqdm path without any network.
-    spec = data.DATASETS["mnist"]
-    mirror = (SHARED / "mnist").as_uri() + "/"
-    monkeypatch.setitem(data.DATASETS, "mnist", replace(spec, mirrors=("file:///nonexistent/", mirror)))
+    mirror = SAMPLE.as_uri() + "/"
+    monkeypatch.setitem(data.DATASETS, "mnist", replace(sample_as_mnist, mirrors=("file:///nonexistent/", mirror)))
     _copy_mnist(tmp_path, skip=MNIST_LABELS)
     paths = data.ensure_files("mnist", root=tmp_path)
-    assert paths["test_labels"].read_bytes() == (SHARED / "mnist" / MNIST_LABELS).read_bytes()
+    assert paths["test_labels"].read_bytes() == (SAMPLE / MNIST_LABELS).read_bytes()
 
 
 def test_corrupt_download_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,7 +176,23 @@ def test_corrupt_download_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mon
     fname, md5 = data.DATASETS["mnist"].files["train_images"]
     assert fname in message and md5 in message and len(tried) == 2
     assert all(url in message for url in tried)
-    assert list((tmp_path / "mnist").iterdir()) == []  # no final file and no temp file left
+    assert not (tmp_path / "mnist").exists()  # no file, no temp file, no folder left
+    assert "NEUROSIM_DATA" in message and "--data-dir" in info.value.cli_message()
+
+
+def test_failed_download_removes_the_folders_it_made(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "_open_url", lambda url, timeout: (_ for _ in ()).throw(OSError("offline")))
+    root = tmp_path / "new" / "data"
+    with pytest.raises(DataError, match="could not be downloaded"):
+        data.ensure_files("mnist", root=root)
+    assert list(tmp_path.iterdir()) == []  # new/, new/data/ and new/data/mnist/ are all gone
+    # A folder that existed before is kept, and so is anything already in it.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(DataError):
+        data.ensure_files("mnist", root=tmp_path / "mine")
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
 
 
 def test_default_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,7 +242,7 @@ def test_bad_names_and_splits() -> None:
         data.get_spec("cifar-100")
     assert data.get_spec("fashion_mnist") is data.DATASETS["fashion-mnist"]
     with pytest.raises(DataError, match="split"):
-        data.load_dataset("mnist", "validation", root=SHARED, download=False)
+        data.load_dataset("mnist-sample", "validation")
 
 
 def test_idx_parser_rejects_bad_files(tmp_path: Path) -> None:

@@ -147,6 +147,7 @@ def train_brian2(config: Config, out_dir: Path, resume: bool, progress: bool):
     device, train_set, test_set, network = prepare_run(config)
     if saved_state is not None:
         network.load_state_dict(saved_state)
+    out_dir.mkdir(parents=True, exist_ok=True)  # as in trainer.train: only once data and model are ready
     save_config(config, out_dir / "config.yaml")
 
     n_train, n_test = len(train_set), len(test_set)
