@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
-from .errors import NeurosimError
+from .errors import NeurosimError, NeurosimWarning
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,7 +102,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _run(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", NeurosimWarning)
+            warnings.showwarning = _show_warning(warnings.showwarning)
+            return _run(args)
     except NeurosimError as exc:
         print(f"neurosim: error: {exc.cli_message()}", file=sys.stderr)
         return exc.exit_code
@@ -115,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("neurosim: interrupted; finished epochs are saved (continue with --resume)", file=sys.stderr)
         return 130
+
+
+def _show_warning(show):  # type: ignore[no-untyped-def]
+    """neurosim's warnings as one plain line (not ``file:line: NeurosimWarning: ...``), others as usual."""
+    def showwarning(message, category, *rest, **kwargs):  # type: ignore[no-untyped-def]
+        if issubclass(category, NeurosimWarning):
+            print(f"neurosim: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *rest, **kwargs)
+    return showwarning
 
 
 def _run(args: argparse.Namespace) -> int:

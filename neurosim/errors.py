@@ -55,6 +55,11 @@ class DataError(NeurosimError):
     """A dataset file is missing, truncated, corrupt or cannot be downloaded."""
 
 
+class NeurosimWarning(UserWarning):
+    """Something the user should look at that does not stop the run (e.g. chance-level training
+    error after the first epoch); the command line prints it as ``neurosim: warning: ...``."""
+
+
 class DivergenceError(NeurosimError):
     """States or weights became NaN or infinite during training."""
 
