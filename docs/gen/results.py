@@ -1,0 +1,564 @@
+"""results/*.md: the results pages, from experiments/results.
+
+Each page is a template in docs/gen/results/ (the discussion, moved from the README and the old
+docs pages of commit 926edf9) whose tables are filled here from the result files: run folders
+(result.json, config.yaml, metrics.jsonl), the studies' summary.json / study.json / gdu.json,
+bench_*.json and the sweeps' results.csv. docs/gen/results/sources.yaml says which command made
+each result and on what machine; every `--set key=value` in it is checked against the run's
+config.yaml. A missing or malformed file, or a command that disagrees with its config, fails the
+build. Templates use Jinja2 with << >> and <% %> delimiters (markdown keeps {{ and {#).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from common import RESULTS, ROOT, GenError, cell, read_json, read_yaml, table
+
+HERE = Path(__file__).resolve().parent / "results"
+PAGES = ["index", "training", "cep", "fig1c", "gdu", "speed", "brian2", "spiking", "devices", "sweeps"]
+NAMES = {"ep": "EP", "cep": "C-EP", "vf": "VF", "cvf": "C-VF", "bptt": "BPTT"}
+
+
+def _sources() -> dict:
+    data = read_yaml(HERE / "sources.yaml")
+    if not isinstance(data, dict) or set(data) != {"runs", "studies"}:
+        raise GenError("docs/gen/results/sources.yaml: expected the keys runs and studies")
+    return data
+
+
+SOURCES = _sources()
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def num(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+# ---------------------------------------------------------------- run folders
+
+class Run:
+    """One run folder: result.json, config.yaml and metrics.jsonl."""
+
+    def __init__(self, folder: str | Path):
+        self.path = RESULTS / folder
+        self.name = str(folder)
+        self.result = read_json(self.path / "result.json")
+        self.config = read_yaml(self.path / "config.yaml")
+        try:
+            lines = (self.path / "metrics.jsonl").read_text().splitlines()
+            self.history = [json.loads(line) for line in lines if line.strip()]
+        except FileNotFoundError as exc:
+            raise GenError(f"missing {self.path / 'metrics.jsonl'}") from exc
+        except json.JSONDecodeError as exc:
+            raise GenError(f"malformed {self.path / 'metrics.jsonl'}: {exc}") from exc
+        if not self.history:
+            raise GenError(f"empty {self.path / 'metrics.jsonl'}")
+        for key in ("test_error", "best_test_error", "train_error", "epochs", "machine"):
+            if key not in self.result:
+                raise GenError(f"{self.path / 'result.json'} has no {key!r}")
+
+    def get(self, dotted: str) -> Any:
+        value: Any = self.config
+        for part in dotted.split("."):
+            if not isinstance(value, dict) or part not in value:
+                raise GenError(f"{self.path / 'config.yaml'} has no key {dotted!r}")
+            value = value[part]
+        return value
+
+    def last5(self) -> float:
+        errors = [r["test_error"] for r in self.history[-5:]]
+        return sum(errors) / len(errors)
+
+    def per_epoch_seconds(self) -> float:
+        return sum(r["seconds"] for r in self.history) / len(self.history)
+
+    def machine(self, conditions: str = "") -> str:
+        m = self.result["machine"]
+        threads = m.get("torch_threads")
+        where = f"{m['cpu_count']}-core {m.get('device', 'cpu').upper()}"
+        if threads:
+            where += f", {threads} thread{'s' if threads > 1 else ''}"
+        return where + (f", {conditions}" if conditions else "")
+
+    def network(self) -> str:
+        c = self.config["circuit"]
+        angle = f", {c['initial_angle']:g}° init" if c["dynamics"] == "vector_field" else ""
+        spiking = ", spiking" if self.config.get("backend", {}).get("name") == "brian2-spiking" else ""
+        return f"{'-'.join(map(str, c['layers']))} {c['dynamics']}{angle}{spiking}"
+
+    def phases(self) -> str:
+        e = self.config["estimator"]
+        text = f"T={e['T']} K={e['K']}"
+        if e["name"] != "bptt":
+            sign = "±" if e.get("random_sign") or e.get("symmetric") else ""
+            text += f" beta={sign}{e['beta']:g}"
+        return text
+
+    def estimator(self) -> str:
+        name = NAMES.get(self.get("estimator.name"), self.get("estimator.name"))
+        backend = self.config.get("backend", {}).get("name", "torch")
+        if backend == "brian2":
+            return f"{name} (Brian2, online)"
+        if backend == "brian2-spiking":
+            return f"{name} (Brian2 spikes, online)"
+        return name
+
+
+def check_command(run: Run, command: str) -> None:
+    """Every --set key=value of ``command`` must hold in the run's config.yaml."""
+    words = shlex.split(command)
+    for flag, value in zip(words, words[1:]):
+        if flag != "--set":
+            continue
+        key, _, raw = value.partition("=")
+        expected = read_yaml_text(raw)
+        actual = run.get(key)
+        if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
+            same = abs(float(expected) - float(actual)) <= 1e-12 * max(1.0, abs(float(actual)))
+        else:
+            same = expected == actual
+        if not same:
+            raise GenError(f"sources.yaml: the command of {run.name} sets {key}={raw!r} "
+                           f"but its config.yaml has {actual!r}")
+
+
+def read_yaml_text(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def run_command(name: str) -> tuple[str, str]:
+    """(command, machine conditions) of a run folder, from sources.yaml."""
+    entry = SOURCES["runs"].get(name)
+    if entry is None or "command" not in entry:
+        raise GenError(f"docs/gen/results/sources.yaml has no command for run {name!r}")
+    command = entry["command"]
+    if command == "run_all":
+        command = f"bash experiments/run_all.sh ../shared/data {name}"
+    return command, entry.get("conditions", "")
+
+
+def runs(names: list[str]) -> str:
+    """The main results table (as experiments/summarize.py), with each row's command and machine."""
+    rows, commands = [], []
+    for name in names:
+        r = Run(name)
+        command, conditions = run_command(name)
+        check_command(r, command)
+        note = SOURCES["runs"][name].get("note")
+        phases = f"{r.phases()}, {note}" if note else r.phases()
+        rows.append([f"`{name}`", r.network(), r.estimator(), phases, r.result["epochs"],
+                     f"**{100 * r.result['test_error']:.2f}**", f"{100 * r.last5():.2f}",
+                     f"{100 * r.result['best_test_error']:.2f}", f"{100 * r.result['train_error']:.2f}",
+                     f"{r.per_epoch_seconds():.0f} s", r.machine(conditions)])
+        commands.append([f"`{name}`", f"`{command}`"])
+    header = ["run", "network", "estimator", "phases", "epochs", "test error % (final)", "mean of last 5",
+              "best", "train error %", "time/epoch", "machine"]
+    return (table(header, rows) + "\n??? note \"The command of every row\"\n\n"
+            + indent(table(["run", "command"], commands)) + "\n")
+
+
+def indent(text: str) -> str:
+    return "".join("    " + line + "\n" if line else "\n" for line in text.splitlines())
+
+
+def epochs_table(names: list[str]) -> str:
+    """Test error after each epoch, one column per run."""
+    loaded = [Run(n) for n in names]
+    longest = max(len(r.history) for r in loaded)
+    rows = []
+    for i in range(longest):
+        rows.append([i + 1] + [pct(r.history[i]["test_error"]) if i < len(r.history) else "" for r in loaded])
+    return table(["epoch"] + [f"`{n}`" for n in names], rows)
+
+
+def folder_runs(folder: str, columns: str = "default") -> str:
+    """Every run folder under experiments/results/FOLDER: its main settings and errors."""
+    base = RESULTS / folder
+    names = sorted(p.parent.relative_to(RESULTS).as_posix() for p in base.glob("**/result.json"))
+    if not names:
+        raise GenError(f"no run folders under {base}")
+    rows = []
+    for name in names:
+        r = Run(name)
+        speed = r.history[-1].get("brian2_examples_per_cpu_second") or r.result.get("samples_per_second")
+        rows.append([f"`{Path(name).relative_to(folder)}`", r.estimator(), r.phases(),
+                     f"window {r.get('backend.window')}" if r.config.get("backend", {}).get("name") == "brian2-spiking" else "",
+                     r.result["epochs"], pct(r.result["test_error"]), pct(r.result["train_error"]),
+                     num(speed) if speed else "", r.machine()])
+    return table(["run", "estimator", "phases", "spikes", "epochs", "test error", "train error",
+                  "examples/s (per CPU s for Brian2)", "machine"], rows)
+
+
+def made_with(study: str) -> str:
+    entry = SOURCES["studies"].get(study)
+    if entry is None:
+        raise GenError(f"docs/gen/results/sources.yaml has no study {study!r}")
+    return f"*Made with* `{entry['command']}`; *machine:* {entry['machine']}; *files:* `experiments/results/{study}`.\n"
+
+
+# ---------------------------------------------------------------- studies
+
+def fig1c() -> str:
+    study = read_json(RESULTS / "fig1c_cvf" / "study.json")
+    rows = []
+    for r in study["rows"]:
+        final = r.get("final_angle_deg")
+        label = f"{r['initial_angle']:g}" if r["run"] != "reference" else "C-EP (tied)"
+        angle = "-" if not final else f"{final[0]:.1f}°"
+        rows.append([label, f"{r['gdu_angle_deg']:.1f}°", f"{r['gdu_cosine']:.3f}", pct(r["test_error"]), angle])
+    return table(["initial angle W vs B^T", "angle(total update, total BPTT gradient)", "cosine",
+                  f"test error after {study['rows'][0]['epochs']} epochs", "angle after training"], rows)
+
+
+def eta_curves() -> str:
+    s = read_json(RESULTS / "cep_eta_curves" / "summary.json")
+    rows = [[f"{r['scale']:g}" + (" (paper)" if r["scale"] == 1 else ""), pct(r["cep_test_error"]),
+             pct(r["ep_test_error"]), f"{r['relative_weight_distance']:.3f}"] for r in s["rows"]]
+    return table(["scale", "C-EP test error", "EP test error",
+                  f"weight distance ‖W_C-EP − W_EP‖/‖W_EP‖ after {s['epochs']} epochs"], rows)
+
+
+def cep_feedback(network: str = "after 1 EP epoch") -> str:
+    s = read_json(RESULTS / "cep_feedback" / "result.json")
+    rows = [r for r in s["rows"] if r["network"] == network]
+    if not rows:
+        raise GenError(f"cep_feedback/result.json has no rows for network {network!r} "
+                       f"(it has {sorted({r['network'] for r in s['rows']})})")
+    scales = sorted({r["scale"] for r in rows})
+    out = []
+    for scale in scales:
+        pos = [r for r in rows if r["scale"] == scale and r["beta"] > 0]
+        neg = [r for r in rows if r["scale"] == scale and r["beta"] < 0]
+        line = [f"{scale:g}x"]
+        for group in (pos, neg):
+            line += [f"{group[0]['gain'][0]:.3g}", f"{group[0]['cosine'][0]:.3f}"] if group else ["", ""]
+        out.append(line)
+    return table(["eta / paper's", "beta = +0.2: gain", "cosine", "beta = -0.2: gain", "cosine"], out)
+
+
+def networks_in_cep_feedback() -> list[str]:
+    return sorted({r["network"] for r in read_json(RESULTS / "cep_feedback" / "result.json")["rows"]})
+
+
+def sign_agreement() -> str:
+    s = read_json(RESULTS / "ep_sign_agreement" / "result.json")
+    rows = [[f"`{r['experiment']}`", f"{r['beta']:g}", f"{r['cosine_plus_minus']:.3f}",
+             f"{r['cosine_plus_small']:.4f}", f"{r['norm_ratio_minus_plus']:.3f}"] for r in s["rows"]]
+    return table(["experiment", "|beta|", "cosine(+beta, -beta update)",
+                  f"cosine(+beta, beta={s['reference_beta']:g})", "norm ratio -beta / +beta"], rows)
+
+
+def gdu(names: list[str]) -> str:
+    rows = []
+    for name in names:
+        records = read_json(RESULTS / name / "gdu.json")
+        weights = [r for r in records if r["quantity"] == "W" and r["eta"] == 0.0]
+        if not weights:
+            raise GenError(f"{name}/gdu.json has no eta = 0 weight records")
+        etas = sorted({r["eta"] for r in records if r["eta"] > 0})
+        w1 = {r["eta"]: r["rel_error"] for r in records if r["name"] == "W_1"}
+        rows.append([f"`{name}`", f"{weights[0]['free_residual']:.2g}",
+                     ", ".join(f"{r['rel_error']:.2g}" for r in weights),
+                     ", ".join(f"{r['cosine']:.8f}" for r in weights),
+                     " / ".join(f"({e:g}) {w1[e]:.2g}" for e in etas if e in w1)])
+    return table(["config", "free residual", "rel_error (W_1, W_2, ...) at eta=0",
+                  "cosine (W_1, W_2, ...) at eta=0", "W_1 rel_error at (eta)"], rows)
+
+
+def bench(files: list[str], labels: dict[str, str] | None = None, batches: list[int] | None = None) -> str:
+    rows = []
+    for name in files:
+        data = read_json(RESULTS / f"{name}.json")
+        if not isinstance(data, list) or not data:
+            raise GenError(f"{name}.json: expected a list of bench rows")
+        for r in data:
+            if batches and r["batch_size"] not in batches:
+                continue
+            label = f"{'-'.join(map(str, r['layers']))}, T={r['T']}, K={r['K']}"
+            if labels and name in labels:
+                label = f"{labels[name]} ({label})"
+            rows.append([label, NAMES.get(r["estimator"], r["estimator"]), r["batch_size"],
+                         num(r["samples_per_second"]), f"{r['seconds_per_60k_epoch']:.1f} s",
+                         f"{r.get('threads', '')}", f"`{name}.json`"])
+    return table(["network", "estimator", "batch", "samples/s", "per 60k epoch", "threads", "file"], rows)
+
+
+def device_bench_overhead() -> str:
+    rows = []
+    by_batch: dict[int, dict[str, float]] = {}
+    for device in ("ideal", "levels_64", "ag_a_si"):
+        for r in read_json(RESULTS / f"bench_fc1_cep_device_{device}_1thread.json"):
+            by_batch.setdefault(r["batch_size"], {})[device] = r["samples_per_second"]
+    for batch, speeds in sorted(by_batch.items()):
+        rows.append([batch] + [num(speeds[d]) if d in speeds else "" for d in ("ideal", "levels_64", "ag_a_si")]
+                    + [f"{speeds['ideal'] / speeds['levels_64']:.2f}x"])
+    return table(["batch", "ideal", "`levels_64`", "`ag_a_si`", "overhead (levels_64)"], rows)
+
+
+def continuous_vs_discrete() -> str:
+    s = read_json(RESULTS / "continuous_vs_discrete" / "summary.json")
+    rows = [[r["run"], r["epochs"] if r["reached"] else f"not in {s['max_epochs']}", f"{r['seconds_to_target']:.1f}",
+             f"{r['cpu_seconds_to_target']:.1f}", f"{r['ratio_to_P1h']:.2f} / {r['cpu_ratio_to_P1h']:.2f}",
+             f"{r['mean_load_1min']:.1f}"] for r in s["rows"]]
+    target = f"{100 * s['target_test_error']:g}%"
+    return table(["run", f"epochs to {target}", "wall s", "CPU s", "wall / CPU ratio to P-1h", "load"], rows)
+
+
+def device_presets(estimator: str) -> str:
+    s = read_json(RESULTS / "device_comparison" / "presets" / estimator / "summary.json")
+    rows = [[f"`{r['device']}`", pct(r["test_error"]), f"{100 * r['gap_to_ideal']:+.2f}", num(r["pulses"]),
+             f"{r['pulses_per_device_mean']:.1f} / {num(r['pulses_per_device_max'])}",
+             f"{r['energy_joules']:.3g}" if r["energy_joules"] else "n/a"] for r in s["rows"]]
+    return table(["device", "test error", "gap to ideal", "pulses", "pulses per device (mean / max)", "energy (J)"], rows)
+
+
+def device_properties() -> str:
+    s = read_json(RESULTS / "device_comparison" / "properties" / "summary.json")
+    rows = []
+    for prop, entry in s["properties"].items():
+        for r in entry["rows"]:
+            rows.append([prop, f"`{entry['parameter']}`", f"{r['value']:g}", pct(r["test_error"]),
+                         f"{100 * (r['test_error'] - s['ideal']):+.2f}", num(r["pulses"])])
+    return table(["property", "parameter", "value", "test error", "gap to ideal", "pulses"], rows)
+
+
+def device_negbeta() -> str:
+    plus = {r["device"]: r for r in read_json(RESULTS / "device_comparison" / "presets" / "cep" / "summary.json")["rows"]}
+    folders = sorted(p.parent.name for p in (RESULTS / "device_negbeta").glob("*/result.json"))
+    order = ["ideal"] + [d for d in folders if d != "ideal"]
+    minus = {d: Run(f"device_negbeta/{d}") for d in order}
+    for d, r in minus.items():
+        if r.get("estimator.beta") >= 0:
+            raise GenError(f"device_negbeta/{d}: beta {r.get('estimator.beta')} is not negative")
+    ideal_minus = minus["ideal"].result["test_error"]
+    rows = []
+    for d in order:
+        if d not in plus:
+            raise GenError(f"device_negbeta/{d} has no beta > 0 row in device_comparison/presets/cep")
+        p, m = plus[d], minus[d].result
+        pulses_m = m.get("synapses", {}).get("pulses", 0)
+        rows.append([f"`{d}`", pct(p["test_error"]), f"{100 * p['gap_to_ideal']:+.2f}", num(p["pulses"]),
+                     pct(m["test_error"]), f"{100 * (m['test_error'] - ideal_minus):+.2f}", num(pulses_m),
+                     f"{p['pulses'] / pulses_m:.1f}x" if pulses_m and p["pulses"] else "-"])
+    return table(["device", "test error, beta +0.2", "gap to ideal", "pulses", "test error, beta -0.2",
+                  "gap to ideal", "pulses", "pulse ratio +/-"], rows)
+
+
+def device_negbeta_seed1() -> str:
+    base = RESULTS / "device_negbeta_seed1"
+    devices = sorted(p.parent.name for p in (base / "minus").glob("*/result.json"))
+    devices = ["ideal"] + [d for d in devices if d != "ideal"]
+    res = {(s, d): Run(f"device_negbeta_seed1/{s}/{d}") for s in ("plus", "minus") for d in devices}
+    rows = []
+    for d in devices:
+        line = [f"`{d}`"]
+        for s in ("plus", "minus"):
+            r = res[(s, d)]
+            if r.get("seed") != 1:
+                raise GenError(f"device_negbeta_seed1/{s}/{d}: seed {r.get('seed')} is not 1")
+            err, ideal = r.result["test_error"], res[(s, "ideal")].result["test_error"]
+            line.append(pct(err) + ("" if d == "ideal" else f" ({100 * (err - ideal):+.2f})"))
+        rows.append(line)
+    return table(["device", "beta +0.2", "beta -0.2"], rows)
+
+
+def sweep_csv(name: str, columns: list[str], file: str = "results.csv") -> str:
+    path = RESULTS / name / file
+    try:
+        with path.open() as handle:
+            records = list(csv.DictReader(handle))
+    except FileNotFoundError as exc:
+        raise GenError(f"missing {path}") from exc
+    if not records:
+        raise GenError(f"empty {path}")
+    missing = [c for c in columns if c not in records[0]]
+    if missing:
+        raise GenError(f"{path} has no columns {missing}")
+    rows = []
+    for r in records:
+        line = []
+        for c in columns:
+            v = r[c]
+            if c in ("test_error", "best_test_error", "train_error") and v:
+                v = pct(float(v))
+            line.append(f"`{v}`" if c == "point" else v)
+        rows.append(line)
+    return table(columns, rows)
+
+
+def sweep_timing(file: str) -> str:
+    s = read_json(RESULTS / "sweep_speed_8points" / file)
+    rows = [[f"`{r['command']}`", f"{r['wall_seconds']:.1f}", f"{r.get('cpu_percent', '')}%"] for r in s["runs"]]
+    return (f"*Machine:* {s['machine']}. *Measured:* {s.get('measured', '')}.\n\n"
+            + table(["command", "wall s", "CPU"], rows))
+
+
+def value(path: str, *keys: Any, fmt: str = "{}") -> str:
+    """One number of a result file, for the prose: value('mnist_fc1_ep/result.json', 'test_error', fmt=...)."""
+    data: Any = read_json(RESULTS / path)
+    for key in keys:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise GenError(f"{path} has no {keys}") from exc
+    return fmt.format(data)
+
+
+def err(name: str, key: str = "test_error") -> str:
+    """A run's final (or best, or train) error in percent, for the prose."""
+    return f"{100 * Run(name).result[key]:.2f}"
+
+
+# ---------------------------------------------------------------- every folder
+
+def all_runs() -> str:
+    """Every run folder with a result.json anywhere under experiments/results."""
+    rows = []
+    for path in sorted(RESULTS.glob("**/result.json")):
+        if not (path.parent / "config.yaml").exists():
+            continue  # a study's result.json (e.g. cep_feedback): listed with its page
+        name = path.parent.relative_to(RESULTS).as_posix()
+        r = Run(name)
+        entry = SOURCES["runs"].get(name)
+        how = f"`{run_command(name)[0]}`" if entry else f"`neurosim train experiments/results/{name}/config.yaml`"
+        rows.append([f"`{name}`", r.network(), r.estimator(), r.result["epochs"],
+                     r.result.get("train_samples", ""), pct(r.result["test_error"]), r.machine(), how])
+    return table(["folder", "network", "estimator", "epochs", "train samples", "test error", "machine",
+                  "command (or: its config.yaml, which reproduces it)"], rows)
+
+
+# ---------------------------------------------------------------- pages
+
+FIGURES: dict[str, bytes] = {}
+
+
+def figure(path: str, alt: str) -> str:
+    source = RESULTS / path
+    if not source.is_file():
+        raise GenError(f"missing figure {source}")
+    target = "figures/" + path.replace("/", "__")
+    FIGURES[f"results/{target}"] = source.read_bytes()
+    return f"![{alt}]({target})\n\n*`experiments/results/{path}`*"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE), undefined=jinja2.StrictUndefined,
+                             variable_start_string="<<", variable_end_string=">>",
+                             block_start_string="<%", block_end_string="%>",
+                             comment_start_string="<#", comment_end_string="#>",
+                             keep_trailing_newline=True, autoescape=False)
+    env.globals.update({name: obj for name, obj in globals().items()
+                        if callable(obj) and not name.startswith("_") and obj.__module__ == __name__})
+    return env
+
+
+def render() -> dict[str, str | bytes]:
+    env = environment()
+    FIGURES.clear()
+    out: dict[str, str | bytes] = {}
+    for page in PAGES:
+        try:
+            out[f"results/{page}.md"] = env.get_template(f"{page}.md").render()
+        except jinja2.TemplateError as exc:
+            raise GenError(f"docs/gen/results/{page}.md: {exc}") from exc
+    out.update(FIGURES)
+    return out
+
+
+# ---------------------------------------------------------------- more tables (sweeps, spiking)
+
+def _csv(name: str) -> list[dict]:
+    path = RESULTS / name / "results.csv"
+    try:
+        with path.open() as handle:
+            records = list(csv.DictReader(handle))
+    except FileNotFoundError as exc:
+        raise GenError(f"missing {path}") from exc
+    if not records:
+        raise GenError(f"empty {path}")
+    return records
+
+
+def sweep_pivot(name: str, row_key: str, col_key: str, extra: str | None = None) -> str:
+    """A sweep's final test error, one row per value of row_key, one column per value of col_key."""
+    records = _csv(name)
+    for key in (row_key, col_key) + ((extra,) if extra else ()):
+        if key not in records[0]:
+            raise GenError(f"{name}/results.csv has no column {key!r}")
+    def order(v: str):
+        try:
+            return (0, float(v))
+        except ValueError:
+            return (1, v)
+    rows_v = sorted({r[row_key] for r in records}, key=order)
+    cols_v = sorted({r[col_key] for r in records}, key=order)
+    cells = {(r[row_key], r[col_key]): r for r in records}
+    out = []
+    for rv in rows_v:
+        line = [rv]
+        for cv in cols_v:
+            r = cells.get((rv, cv))
+            line.append("" if r is None else (pct(float(r["test_error"])) if r["status"] == "done" else r["status"]))
+        if extra:
+            first = cells.get((rv, cols_v[0]))
+            line.append(num(float(first[extra])) if first and first[extra] else "")
+        out.append(line)
+    header = [f"{row_key} \\ {col_key}"] + [f"`{c}`" for c in cols_v] + ([f"{extra} ({col_key} {cols_v[0]})"] if extra else [])
+    return table(header, out)
+
+
+def sweep_loaded_timing() -> str:
+    s = read_json(RESULTS / "sweep_speed_8points" / "timing.json")
+    modes = {"sequential": "one after another, in-process", "1worker": "1 local worker", "2workers": "2 local workers"}
+    rows = []
+    for r in s["runs"]:
+        cpu = r.get("cpu_seconds")
+        cores = f"{cpu:.1f} s ({cpu / r['sweep_wall_seconds']:.2f} cores)" if cpu else "-"
+        rows.append([r["started_local_time"].split()[-1], modes.get(r["mode"], r["mode"]), f"{r['sweep_wall_seconds']:.1f} s",
+                     f"{r['point_seconds_mean']:.1f} s", cores, f"{r['loadavg_before'][0]:.1f}"])
+    return (f"*Machine:* {s['machine']}. *Commands:* " + "; ".join(f"{k}: `{v}`" for k, v in s["commands"].items())
+            + "\n\n" + table(["time (local)", "mode", "sweep wall time", "per point (on its worker)",
+                               "CPU time (all processes)", "load average before"], rows))
+
+
+def spiking_phase_length() -> str:
+    rows = []
+    folders = sorted((RESULTS / "spiking_phase_length").glob("*/result.json"), key=lambda p: Run(f"spiking_phase_length/{p.parent.name}").get("estimator.T"))
+    for path in folders:
+        r = Run(f"spiking_phase_length/{path.parent.name}")
+        T, K, L = r.get("estimator.T"), r.get("estimator.K"), r.get("backend.window")
+        eps = r.get("circuit.eps")
+        first = r.history[0]
+        rows.append([f"{T} / {K} / {L}", f"{(T + K) * eps:g} tau", pct(first["test_error"]),
+                     num(first["brian2_examples_per_second"]), num(first["brian2_examples_per_cpu_second"]),
+                     f"`spiking_phase_length/{path.parent.name}`"])
+    return table(["T / K / L (steps)", "time per example", "test error after 1 epoch", "examples/s (wall)",
+                  "examples / CPU s", "folder"], rows)
+
+
+def spiking_devices(names: list[str]) -> str:
+    rows = []
+    for name in names:
+        r = Run(name)
+        syn = r.result.get("synapses") or {}
+        errors = [pct(h["test_error"]) for h in r.history]
+        speeds = [h.get("brian2_examples_per_cpu_second") for h in r.history]
+        speed = "-".join(sorted({num(s) for s in speeds if s}, key=lambda x: float(x.replace(",", ""))))
+        rows.append([f"`{syn.get('device', 'ideal')}`", f"`{name}`", " / ".join(errors),
+                     f"{syn['pulses']:.2g}" if syn.get("pulses") else "-",
+                     f"{syn['pulses_per_device_mean']:.0f} / {num(syn['pulses_per_device_max'])}" if syn.get("pulses") else "-",
+                     speed, r.machine(run_command(name)[1])])
+    return table(["synapses", "run", "test error after each epoch", "pulses", "per device: mean / max",
+                  "examples per CPU s", "machine"], rows)
