@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -99,8 +101,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an interrupt so that the same clean-up runs as for Ctrl-C (a sweep closes
+    its worker processes and releases its folder instead of leaving them to the resource tracker)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", NeurosimWarning)
@@ -112,13 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the output went to a pipe that closed early (e.g. `| head`)
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if args.command == "sweep":
             print("neurosim: interrupted; finished points and epochs are saved (run the same command again "
                   "to continue)", file=sys.stderr)
         else:
             print("neurosim: interrupted; finished epochs are saved (continue with --resume)", file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _show_warning(show):  # type: ignore[no-untyped-def]

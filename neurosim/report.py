@@ -70,10 +70,16 @@ def _manifest(out_dir: Path) -> dict[str, Any]:
 
 
 def collect_rows(out_dir: Path, only: str | None = None) -> list[dict[str, Any]]:
-    """One row per point of the sweep (or only the point named ``only``), read from its folder."""
-    from .sweep import POINT_FILE, point_state
+    """One row per point of the sweep (or only the point named ``only``), read from its folder.
+
+    status: done, failed, diverged, running (a live sweep process runs it), interrupted (its
+    run started but the sweep process that ran it is dead: killed, or stopped; the next sweep
+    resumes it) or pending.
+    """
+    from .sweep import POINT_FILE, live_driver, point_state
 
     manifest = _manifest(out_dir)
+    driver = live_driver(out_dir)
     rows = []
     for point in manifest["points"]:
         if only is not None and point["name"] != only:
@@ -81,6 +87,8 @@ def collect_rows(out_dir: Path, only: str | None = None) -> list[dict[str, Any]]
         run_dir = out_dir / "points" / point["name"]
         state = point_state(run_dir, point["epochs"])
         record = _read(run_dir / POINT_FILE)
+        if state == "pending" and record.get("status") == "running":
+            state = _started_state(record, driver)
         row: dict[str, Any] = {"point": point["name"], **point["values"], "status": state}
         if state == "done":
             result = _read(run_dir / "result.json")
@@ -90,6 +98,14 @@ def collect_rows(out_dir: Path, only: str | None = None) -> list[dict[str, Any]]
         row["error"] = record.get("error", "") if state in ("failed", "diverged") else ""
         rows.append(row)
     return rows
+
+
+def _started_state(record: dict[str, Any], driver: dict[str, Any] | None) -> str:
+    """A point whose record says running: running if the live sweep started it, else interrupted
+    (pending when a live sweep, which will resume it, started after it)."""
+    if driver is None:
+        return "interrupted"
+    return "running" if record.get("started", 0) >= driver.get("started", 0) - 1 else "pending"
 
 
 def _read(path: Path) -> dict[str, Any]:

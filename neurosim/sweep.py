@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -38,6 +39,12 @@ POINT_FILE = "sweep_point.json"
 """Per point: status, error, attempts, timing; written by the worker at the start and the end."""
 ALLOWED_FAILURES = 3
 """Times a point may lose its worker process before it is recorded as failed."""
+LOCK_FILE = ".sweep.lock"
+"""Held by the sweep process running the folder: its host, pid and start time; touched every
+HEARTBEAT_SECONDS. A point recorded as running is interrupted once no live sweep holds it."""
+HEARTBEAT_SECONDS = 10.0
+STALE_SECONDS = 60.0
+"""A lock of another host whose heartbeat is older than this belongs to a dead sweep."""
 
 
 @dataclass
@@ -159,8 +166,8 @@ def _sweep(spec: SweepSpec, points: list[Point], todo: list[Point], out_dir: Pat
 def _lock(out_dir: Path) -> Iterator[None]:
     """One sweep process per folder: two would run the same points into the same run folders."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / ".sweep.lock"
-    me = {"host": socket.gethostname(), "pid": os.getpid()}
+    path = out_dir / LOCK_FILE
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
     for _ in range(2):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -174,10 +181,38 @@ def _lock(out_dir: Path) -> Iterator[None]:
         with os.fdopen(fd, "w") as handle:
             json.dump(me, handle)
         break
+    stop = threading.Event()
+    heartbeat = threading.Thread(target=_heartbeat, args=(path, stop), name="neurosim-sweep-heartbeat", daemon=True)
+    heartbeat.start()
     try:
         yield
     finally:
+        stop.set()
+        heartbeat.join()
         path.unlink(missing_ok=True)
+
+
+def _heartbeat(path: Path, stop: threading.Event) -> None:
+    """Touch the lock while the sweep runs: readers on other hosts tell a live sweep by its age."""
+    while not stop.wait(HEARTBEAT_SECONDS):
+        with contextlib.suppress(OSError):
+            os.utime(path)
+
+
+def live_driver(out_dir: Path) -> dict[str, Any] | None:
+    """The lock record of the sweep process running ``out_dir`` now, or None if none is alive.
+
+    Alive: the lock exists and its pid runs (on this host), or its heartbeat is recent (another host).
+    """
+    path = Path(out_dir) / LOCK_FILE
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return None
+    holder = _read_json(path)
+    if holder.get("host") == socket.gethostname():
+        return holder if _alive(int(holder.get("pid", 0))) else None
+    return holder if age < STALE_SECONDS else None  # another host, or a lock still being written
 
 
 def _alive(pid: int) -> bool:
@@ -351,6 +386,17 @@ def _restore_malloc() -> None:
     libc.mallopt(-1, 128 * 1024 * 1024)  # M_TRIM_THRESHOLD
 
 
+def _thread_lock_for_tqdm() -> None:
+    """Give tqdm a thread lock in this worker instead of the multiprocessing RLock it makes by
+    default (even for disabled bars). In a spawned worker that RLock is a named semaphore that
+    the resource tracker shared with the sweep process records; a worker killed mid-point never
+    unlinks it, and the tracker warns of a "leaked semaphore" when the sweep ends. Workers draw
+    no bars, so they need no lock across processes."""
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity: taskset, SLURM and cgroups set it), else all."""
     try:
@@ -426,6 +472,7 @@ def run_point(task: PointTask) -> dict[str, Any]:
     from .trainer import CHECKPOINT, train
 
     _restore_malloc()
+    _thread_lock_for_tqdm()
     run_dir = Path(task.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = _read_json(run_dir / POINT_FILE)
