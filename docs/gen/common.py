@@ -100,7 +100,7 @@ def cell(text: str) -> str:
 def table(header: list[str], rows: list[list[Any]]) -> str:
     if not rows:
         raise GenError(f"empty table {header}")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         if len(row) != len(header):
             raise GenError(f"row {row} does not match header {header}")

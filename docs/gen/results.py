@@ -197,7 +197,7 @@ def folder_runs(folder: str, columns: str = "default") -> str:
                      f"window {r.get('backend.window')}" if r.config.get("backend", {}).get("name") == "brian2-spiking" else "",
                      r.result["epochs"], pct(r.result["test_error"]), pct(r.result["train_error"]),
                      num(speed) if speed else "", r.machine()])
-    return table(["run", "estimator", "phases", "spikes", "epochs", "test error", "train error",
+    return table(["run", "estimator", "phases", "spiking window", "epochs", "test error", "train error",
                   "examples/s (per CPU s for Brian2)", "machine"], rows)
 
 
@@ -205,7 +205,8 @@ def made_with(study: str) -> str:
     entry = SOURCES["studies"].get(study)
     if entry is None:
         raise GenError(f"docs/gen/results/sources.yaml has no study {study!r}")
-    return f"*Made with* `{entry['command']}`; *machine:* {entry['machine']}; *files:* `experiments/results/{study}`.\n"
+    files = entry.get("files", f"experiments/results/{study}")
+    return f"*Made with* `{entry['command']}`; *machine:* {entry['machine']}; *files:* `{files}`.\n"
 
 
 # ---------------------------------------------------------------- studies
@@ -451,6 +452,13 @@ def figure(path: str, alt: str) -> str:
     target = "figures/" + path.replace("/", "__")
     FIGURES[f"results/{target}"] = source.read_bytes()
     return f"![{alt}]({target})\n\n*`experiments/results/{path}`*"
+
+
+def headline() -> str:
+    """The README's headline table, with links inside the site."""
+    import headline as _headline
+
+    return _headline.render(link_base="")
 
 
 def environment() -> jinja2.Environment:
