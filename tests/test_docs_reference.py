@@ -63,3 +63,29 @@ def test_undocumented_field_fails_the_build():
 
     with pytest.raises(GenError, match="undocumented"):
         config_ref.walk(Broken)
+
+
+def test_headline_table_reads_the_results_and_rewrites_only_its_block():
+    import headline
+
+    rows = [line for line in headline.render().splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert 0 < len(rows) <= headline.MAX_ROWS
+    assert "**1.98%**" in rows[0]  # mnist_fc1_ep's final test error, read from its result.json
+    text = f"before\n{headline.START}\nstale\n{headline.END}\nafter\n"
+    new = headline.replace(text)
+    assert new.startswith("before\n") and new.endswith("\nafter\n") and "stale" not in new
+    assert headline.replace(new) == new
+    with pytest.raises(GenError):
+        headline.replace("no markers here")
+
+
+def test_results_generator_fails_loudly_on_a_malformed_run(tmp_path, monkeypatch):
+    import results
+
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "result.json").write_text("{not json")
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    with pytest.raises(GenError, match="malformed JSON"):
+        results.Run("broken")
+    with pytest.raises(GenError, match="missing"):
+        results.Run("absent")
