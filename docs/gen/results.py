@@ -510,6 +510,7 @@ def sweep_pivot(name: str, row_key: str, col_key: str, extra: str | None = None)
             return (0, float(v))
         except ValueError:
             return (1, v)
+    records = [r for r in records if r[row_key] != "" and r[col_key] != ""]  # the reference point: listed below
     rows_v = sorted({r[row_key] for r in records}, key=order)
     cols_v = sorted({r[col_key] for r in records}, key=order)
     cells = {(r[row_key], r[col_key]): r for r in records}
@@ -541,17 +542,18 @@ def sweep_loaded_timing() -> str:
                                "CPU time (all processes)", "load average before"], rows))
 
 
-def spiking_phase_length() -> str:
+def spiking_phase_length(extra: list[str] = ()) -> str:
+    """Epoch 1 of each run of spiking_phase_length/ (and of the runs in ``extra``), by phase length."""
+    names = [f"spiking_phase_length/{p.parent.name}" for p in (RESULTS / "spiking_phase_length").glob("*/result.json")]
     rows = []
-    folders = sorted((RESULTS / "spiking_phase_length").glob("*/result.json"), key=lambda p: Run(f"spiking_phase_length/{p.parent.name}").get("estimator.T"))
-    for path in folders:
-        r = Run(f"spiking_phase_length/{path.parent.name}")
+    for name in sorted(names + list(extra), key=lambda n: Run(n).get("estimator.T")):
+        r = Run(name)
         T, K, L = r.get("estimator.T"), r.get("estimator.K"), r.get("backend.window")
         eps = r.get("circuit.eps")
         first = r.history[0]
         rows.append([f"{T} / {K} / {L}", f"{(T + K) * eps:g} tau", pct(first["test_error"]),
                      num(first["brian2_examples_per_second"]), num(first["brian2_examples_per_cpu_second"]),
-                     f"`spiking_phase_length/{path.parent.name}`"])
+                     f"`{name}` (epoch 1)"])
     return table(["T / K / L (steps)", "time per example", "test error after 1 epoch", "examples/s (wall)",
                   "examples / CPU s", "folder"], rows)
 
@@ -563,7 +565,8 @@ def spiking_devices(names: list[str]) -> str:
         syn = r.result.get("synapses") or {}
         errors = [pct(h["test_error"]) for h in r.history]
         speeds = [h.get("brian2_examples_per_cpu_second") for h in r.history]
-        speed = "-".join(sorted({num(s) for s in speeds if s}, key=lambda x: float(x.replace(",", ""))))
+        speeds = [s for s in speeds if s]
+        speed = f"{num(min(speeds))}-{num(max(speeds))}" if speeds else "-"
         rows.append([f"`{syn.get('device', 'ideal')}`", f"`{name}`", " / ".join(errors),
                      f"{syn['pulses']:.2g}" if syn.get("pulses") else "-",
                      f"{syn['pulses_per_device_mean']:.0f} / {num(syn['pulses_per_device_max'])}" if syn.get("pulses") else "-",
