@@ -433,7 +433,13 @@ def all_runs() -> str:
         name = path.parent.relative_to(RESULTS).as_posix()
         r = Run(name)
         entry = SOURCES["runs"].get(name)
-        how = f"`{run_command(name)[0]}`" if entry else f"`neurosim train experiments/results/{name}/config.yaml`"
+        study = SOURCES["studies"].get(name.split("/")[0]) if "/" in name else None
+        if entry:
+            how = f"`{run_command(name)[0]}`"
+        elif study:
+            how = f"part of `{study['command']}`; alone: `neurosim train experiments/results/{name}/config.yaml`"
+        else:
+            how = f"`neurosim train experiments/results/{name}/config.yaml`"
         rows.append([f"`{name}`", r.network(), r.estimator(), r.result["epochs"],
                      r.result.get("train_samples", ""), pct(r.result["test_error"]), r.machine(), how])
     return table(["folder", "network", "estimator", "epochs", "train samples", "test error", "machine",
