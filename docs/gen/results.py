@@ -579,3 +579,49 @@ def spiking_devices(names: list[str]) -> str:
                      speed, r.machine(run_command(name)[1])])
     return table(["synapses", "run", "test error after each epoch", "pulses", "per device: mean / max",
                   "examples per CPU s", "machine"], rows)
+
+
+# ---------------------------------------------------------------- numbers in the prose
+
+def _metric(name: str, kind: str) -> float:
+    r = Run(name)
+    if kind == "final":
+        return r.result["test_error"]
+    if kind == "last5":
+        return r.last5()
+    if kind == "best":
+        return r.result["best_test_error"]
+    if kind == "train":
+        return r.result["train_error"]
+    if kind.startswith("epoch"):
+        index = int(kind[5:])
+        if not 1 <= index <= len(r.history):
+            raise GenError(f"{name} has no epoch {index}")
+        return r.history[index - 1]["test_error"]
+    raise GenError(f"unknown metric {kind!r}")
+
+
+def E(name: str, kind: str = "final", digits: int = 2) -> str:
+    """A run's error in percent for the prose: kind final, last5, best, train or epochN."""
+    return f"{100 * _metric(name, kind):.{digits}f}"
+
+
+def S(names: list[str], kind: str = "final", digits: int = 2) -> str:
+    """Several runs' errors, 'a / b / c'."""
+    return " / ".join(E(n, kind, digits) for n in names)
+
+
+def M(names: list[str], kind: str = "final", digits: int = 2) -> str:
+    """The mean error of several runs, in percent."""
+    return f"{100 * sum(_metric(n, kind) for n in names) / len(names):.{digits}f}"
+
+
+def GAP(a: list[str], b: list[str], kind: str = "final", digits: int = 2) -> str:
+    """Mean of a minus mean of b, in points."""
+    mean = lambda names: sum(_metric(n, kind) for n in names) / len(names)  # noqa: E731
+    return f"{100 * (mean(a) - mean(b)):.{digits}f}"
+
+
+def LAST(name: str, n: int) -> str:
+    """The test errors of a run's last n epochs, 'a, b, c'."""
+    return ", ".join(f"{100 * h['test_error']:.2f}" for h in Run(name).history[-n:])
