@@ -625,3 +625,60 @@ def GAP(a: list[str], b: list[str], kind: str = "final", digits: int = 2) -> str
 def LAST(name: str, n: int) -> str:
     """The test errors of a run's last n epochs, 'a, b, c'."""
     return ", ".join(f"{100 * h['test_error']:.2f}" for h in Run(name).history[-n:])
+
+
+def PICK(path: str, where: dict, field: str, fmt: str = "{:.2f}", scale: float = 1.0, rows: str = "rows") -> str:
+    """One field of the row of a result file's list ``rows`` whose keys match ``where``."""
+    data: Any = read_json(RESULTS / path)
+    for part in rows.split("."):
+        data = data[part] if part else data
+    found = [r for r in data if all(r.get(k) == v for k, v in where.items())]
+    if len(found) != 1:
+        raise GenError(f"{path}: {len(found)} rows match {where}")
+    if field not in found[0]:
+        raise GenError(f"{path}: the row {where} has no {field!r}")
+    value = found[0][field]
+    if isinstance(value, list):
+        value = value[0]
+    return fmt.format(value * scale)
+
+
+def _dev_row(estimator: str, device: str) -> dict:
+    rows = read_json(RESULTS / "device_comparison" / "presets" / estimator / "summary.json")["rows"]
+    found = [r for r in rows if r["device"] == device]
+    if len(found) != 1:
+        raise GenError(f"device_comparison/presets/{estimator}: no single row for {device!r}")
+    return found[0]
+
+
+def DEV(estimator: str, device: str, kind: str = "error", digits: int = 2) -> str:
+    """Test error (kind error) or gap to ideal (kind gap) of a preset in device_comparison, in percent / points."""
+    row = _dev_row(estimator, device)
+    value = row["test_error"] if kind == "error" else row["gap_to_ideal"]
+    return f"{100 * value:.{digits}f}"
+
+
+def DEVDIFF(estimator: str, a: str, b: str, digits: int = 1) -> str:
+    """Test error of device a minus that of device b, in points."""
+    return f"{100 * (_dev_row(estimator, a)['test_error'] - _dev_row(estimator, b)['test_error']):.{digits}f}"
+
+
+def _prop(prop: str, value: float) -> tuple[dict, float]:
+    s = read_json(RESULTS / "device_comparison" / "properties" / "summary.json")
+    if prop not in s["properties"]:
+        raise GenError(f"device_comparison/properties: no property {prop!r}")
+    found = [r for r in s["properties"][prop]["rows"] if r["value"] == value]
+    if len(found) != 1:
+        raise GenError(f"device_comparison/properties/{prop}: no single row at {value!r}")
+    return found[0], s["ideal"]
+
+
+def PROP(prop: str, value: float, kind: str = "error", digits: int = 2) -> str:
+    """One property run of device_comparison: its test error (%) or its gap to ideal (points)."""
+    row, ideal = _prop(prop, value)
+    x = row["test_error"] - (ideal if kind == "gap" else 0.0)
+    return f"{100 * x:.{digits}f}"
+
+
+def PROPDIFF(prop: str, a: float, b: float, digits: int = 1) -> str:
+    return f"{100 * (_prop(prop, a)[0]['test_error'] - _prop(prop, b)[0]['test_error']):.{digits}f}"
