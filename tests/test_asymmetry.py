@@ -13,12 +13,12 @@ from neurosim.asymmetry import AsymmetrySpec
 from neurosim.cli import main
 from neurosim.errors import ConfigError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from mnist_data import SAMPLE_OVERRIDES
 
 
 def spec(**extra):
     raw = {"name": "tiny", "base": "mnist_fc1_cvf", "angles": [0, 90], "reference": "mnist_fc1_cep",
-           "overrides": [f"data.dir={DATA}", "train.epochs=1", "data.train_subset=400", "data.test_subset=200",
+           "overrides": [*SAMPLE_OVERRIDES, "train.epochs=1", "data.train_subset=400", "data.test_subset=200",
                          "circuit.layers=[784, 64, 10]"],
            "gdu_batch_size": 10}
     raw.update(extra)

@@ -26,7 +26,7 @@ from neurosim.models import EnergyModel
 from neurosim.phases import relax
 from neurosim.runtime import build_network
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from mnist_data import SAMPLE
 SIZES = (64, 32, 10)
 T, K, EPS, BETA = 12, 4, 0.5, 0.5
 
@@ -34,7 +34,7 @@ T, K, EPS, BETA = 12, 4, 0.5, 0.5
 @pytest.fixture(scope="module")
 def digits():
     """Eight 8x8 MNIST digits (center 24x24 crop, 3x3 average pooling) and one-hot targets."""
-    return small_digits(DATA, 8)
+    return small_digits(n=8, dataset=SAMPLE)
 
 
 def _config(rule: str, lr=(0.2, 0.1)):
@@ -206,7 +206,7 @@ def test_weight_transfer_uses_indices_not_order():
 BASE = {"circuit": {"dynamics": "continuous", "layers": [784, 12, 10], "activation": "hard_sigmoid", "eps": 0.5,
                     "clamp": True},
         "estimator": {"name": "ep", "T": 8, "K": 3, "beta": 0.5, "lr": [0.02, 0.01], "random_sign": True},
-        "data": {"dir": str(DATA), "train_subset": 24, "test_subset": 12, "download": False},
+        "data": {"name": SAMPLE, "train_subset": 24, "test_subset": 12, "download": False},
         "train": {"batch_size": 1, "epochs": 2}, "compute": {"dtype": "float64"},
         "backend": {"name": "brian2", "target": "numpy"}}
 
@@ -291,7 +291,7 @@ def test_a_torch_trained_network_runs_in_brian2(tmp_path):
               "compute": {"dtype": "float32"}}
     run = neurosim.train(config, out=tmp_path / "torch", progress=False)
     result = evaluate_brian2(tmp_path / "torch", target="numpy")
-    test = load_dataset("mnist", "test", DATA, dtype=torch.float64, subset=12, download=False)
+    test = load_dataset(SAMPLE, "test", dtype=torch.float64, subset=12)
     model = run.network.model.double()
     with torch.no_grad():
         outputs = relax(model, model.prepare(test.images), model.init_state(12), 8)[-1]

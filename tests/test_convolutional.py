@@ -14,7 +14,7 @@ from neurosim.gdu import run_check
 from neurosim.losses import MSECost
 from neurosim.runtime import build_network
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from mnist_data import SAMPLE_OVERRIDES
 BATCH = 3
 
 
@@ -139,7 +139,7 @@ def test_conv_keys_are_refused_on_fully_connected_circuits():
 
 
 def test_a_few_iterations_on_mnist_lower_the_error(tmp_path):
-    overrides = [f"data.dir={DATA}", "train.epochs=2", "data.train_subset=600", "data.test_subset=300",
+    overrides = [*SAMPLE_OVERRIDES, "train.epochs=2", "data.train_subset=600", "data.test_subset=300",
                  "circuit.conv=[{channels: 8, kernel: 5, pool: 2}, {channels: 16, kernel: 5, pool: 2}]",
                  "estimator.T=30", "estimator.K=6", "train.batch_size=20", "estimator.random_sign=true"]
     result = neurosim.train("mnist_conv_ep", out=tmp_path / "run", overrides=overrides, progress=False)

@@ -15,7 +15,7 @@ from neurosim.device_models import DeviceArray, DeviceConfig, device_config
 from neurosim.errors import ConfigError
 from neurosim.runtime import build_network
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from mnist_data import SAMPLE_OVERRIDES
 
 
 def array(shape=(200, 50), value=0.0, **params):
@@ -188,13 +188,15 @@ def test_unknown_device_and_bad_parameters_get_clear_errors():
 
 
 def test_cep_trains_on_a_device_and_reports_pulses(tmp_path):
-    overrides = [f"data.dir={DATA}", "train.epochs=1", "data.train_subset=8000", "data.test_subset=500",
-                 "synapses.device=levels_256"]
+    overrides = [*SAMPLE_OVERRIDES, "train.epochs=3", "synapses.device=levels_256"]
     result = neurosim.train("mnist_fc1_cep", out=tmp_path / "run", overrides=overrides, progress=False)
     summary = json.loads((tmp_path / "run" / "result.json").read_text())
     device = summary["synapses"]
     assert device["device"] == "levels_256" and device["pulses"] == device["pulses_up"] + device["pulses_down"] > 0
-    assert result.test_error < 0.4  # measured 25.4% (ideal synapses: 24.6%)
+    # C-EP at the paper's small eta learns slowly: 1,000 digits x 3 epochs, measured 77.4%, 57.2%,
+    # 50.4% (chance: 90%); on 8,000 digits x 1 epoch it was 25.4% (ideal synapses: 24.6%).
+    errors = [r["test_error"] for r in result.history]
+    assert errors[-1] < 0.6 and errors[0] > errors[1] > errors[2], errors
     for w in result.network.model.weights:
         assert float(w.detach().abs().max()) <= 0.6 + 1e-6
 
@@ -284,7 +286,7 @@ def test_differential_refresh_rewrites_saturated_pairs_and_keeps_the_weight():
 ], ids=["differential_pairs", "read_side"])
 def test_training_on_devices_resumes_exactly(tmp_path, device):
     """Hidden states, pairs, refresh counters and the read-noise generator all travel in the checkpoint."""
-    overrides = [f"data.dir={DATA}", "data.train_subset=400", "data.test_subset=200", "train.batch_size=50",
+    overrides = [*SAMPLE_OVERRIDES, "data.train_subset=400", "data.test_subset=200", "train.batch_size=50",
                  "synapses.device=levels_256", "estimator.T=10", "estimator.K=4", *device]
     whole = neurosim.train("mnist_fc1_cep", out=tmp_path / "a", overrides=overrides + ["train.epochs=2"], progress=False)
     neurosim.train("mnist_fc1_cep", out=tmp_path / "b", overrides=overrides + ["train.epochs=1"], progress=False)

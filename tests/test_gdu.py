@@ -28,7 +28,6 @@ from neurosim.phases import relax
 SIZES = [8, 6, 5, 4]
 BATCH = 5
 T, K = 100, 8
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def make(kind: str, activation: str = "tanh", gain: float = 0.5, seed: int = 1):
@@ -247,13 +246,13 @@ def test_quantities_are_named_from_param_groups():
     assert [q.name for q in states] == ["s^1", "s^2", "s^3"]
 
 
-def _mapping(layers: list[int], data_dir: str | None = None) -> dict:
+def _mapping(layers: list[int], dataset: str = "mnist") -> dict:
     return {"name": "gdu_test", "seed": 0, "loss": "mse",
             "circuit": {"dynamics": "prototypical", "layers": layers, "activation": "tanh",
                         "init_gain": [0.5] * (len(layers) - 1)},
             "estimator": {"name": "ep", "T": 100, "K": 6, "beta": 1e-3, "symmetric": True,
                           "lr": [0.1] * (len(layers) - 1)},
-            "data": {"name": "mnist", "dir": data_dir}, "train": {"batch_size": 4},
+            "data": {"name": dataset}, "train": {"batch_size": 4},
             "compute": {"dtype": "float64"}}
 
 
@@ -273,9 +272,8 @@ def test_gdu_writes_records_table_and_figure(tmp_path):
     assert len(table.splitlines()) == 13 and "s^2" in table and "W_1" in table
 
 
-@pytest.mark.skipif(not (DATA / "mnist").is_dir(), reason=f"no MNIST at {DATA}")
 def test_gdu_on_an_mnist_batch(tmp_path):
-    result = gdu(_mapping([784, 16, 10], str(DATA)), out=tmp_path, progress=False)
+    result = gdu(_mapping([784, 16, 10], "mnist-sample"), out=tmp_path, progress=False)
     assert result.free_residual < 1e-14
     assert min(r["cosine"] for r in result.records) > 0.9999
     assert result.traces["panels"] == ["W_1", "W_2", "s^1", "s^2"]

@@ -14,7 +14,7 @@ from neurosim.errors import ConfigError
 from neurosim.read_side import LayerRead, ReadSide, quantize
 from neurosim.runtime import build_network
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from mnist_data import SAMPLE_OVERRIDES
 BASE = {"circuit": {"layers": [8, 6, 4]}, "estimator": {"name": "cep", "lr": [0.01, 0.01], "beta": 0.2}}
 
 
@@ -111,12 +111,11 @@ def test_read_side_and_per_layer_errors_name_the_key():
         build_network(energy)
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="MNIST files not found")
 def test_drift_decays_weights_as_a_power_law_and_compensation_helps(tmp_path):
     from neurosim.drift import drift_study
 
-    overrides = [f"data.dir={DATA}", "data.train_subset=2000", "data.test_subset=300", "train.batch_size=50",
-                 "train.epochs=1", "estimator.T=15", "estimator.K=5"]
+    overrides = [*SAMPLE_OVERRIDES, "data.train_subset=1000", "data.test_subset=300", "train.batch_size=50",
+                 "train.epochs=2", "estimator.T=15", "estimator.K=5"]
     run = tmp_path / "run"
     neurosim.train("mnist_fc1_ep", out=run, overrides=overrides, progress=False)
     with pytest.raises(ConfigError, match="drift_nu"):

@@ -13,7 +13,7 @@ from neurosim.config import EstimatorConfig
 from neurosim.runtime import build_network
 from neurosim.schedules import lr_factor
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from mnist_data import SAMPLE_OVERRIDES
 
 
 def test_cosine_runs_from_full_rate_to_the_final_fraction():
@@ -49,7 +49,7 @@ def test_the_factor_scales_every_applied_update(estimator):
 
 
 def test_cosine_training_logs_its_factor_and_refuses_a_longer_resume(tmp_path):
-    overrides = [f"data.dir={DATA}", "train.epochs=2", "data.train_subset=200", "data.test_subset=100",
+    overrides = [*SAMPLE_OVERRIDES, "train.epochs=2", "data.train_subset=200", "data.test_subset=100",
                  "estimator.lr_schedule=cosine", "estimator.lr_final=0.25"]
     result = neurosim.train("mnist_fc1_ep", out=tmp_path / "run", overrides=overrides, progress=False)
     assert [r["lr_scale"] for r in result.history] == [1.0, 0.25]

@@ -27,14 +27,14 @@ from neurosim.errors import ConfigError
 from neurosim.phases import fixed_points
 from neurosim.runtime import build_network
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from mnist_data import SAMPLE
 SIZES = (64, 32, 10)
 
 
 @pytest.fixture(scope="module")
 def digits():
     """Eight 8x8 MNIST digits (center 24x24 crop, 3x3 average pooling) and one-hot targets."""
-    return small_digits(DATA, 8)
+    return small_digits(n=8, dataset=SAMPLE)
 
 
 def _rate_network(beta=0.5):
@@ -154,7 +154,7 @@ def _train_config(**backend):
             "circuit": {"dynamics": "continuous", "layers": [784, 32, 10], "activation": "hard_sigmoid",
                         "eps": 0.1, "clamp": True},
             "estimator": {"name": "ep", "T": 60, "K": 30, "beta": 1.0, "lr": [0.1, 0.05], "random_sign": False},
-            "data": {"dir": str(DATA), "train_subset": 400, "test_subset": 100, "download": False},
+            "data": {"name": SAMPLE, "train_subset": 400, "test_subset": 100, "download": False},
             "train": {"batch_size": 1, "epochs": 1}, "compute": {"dtype": "float64"},
             "backend": {"name": "brian2-spiking", "target": "numpy", "r_max_hz": 1000.0, "window": 20, **backend}}
 

@@ -23,7 +23,7 @@ from neurosim.backends.brian2_train import torch_params
 from neurosim.device_models import DeviceArray, DeviceConfig
 from neurosim.errors import ConfigError
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from mnist_data import SAMPLE
 
 
 def _brian2_write(config: DeviceConfig, array: DeviceArray, w0: np.ndarray, req: np.ndarray, seed: int = 0):
@@ -111,7 +111,7 @@ SIZES = (64, 16, 10)
 def _digits(n=4):
     from neurosim.data import small_digits
 
-    x, y = small_digits(DATA, n)
+    x, y = small_digits(n=n, dataset=SAMPLE)
     return x.numpy(), y.numpy()
 
 
@@ -170,7 +170,7 @@ def _train_config(device: str, **params):
             "circuit": {"dynamics": "continuous", "layers": [784, 16, 10], "activation": "hard_sigmoid",
                         "eps": 0.1, "clamp": True},
             "estimator": {"name": "ep", "T": 40, "K": 20, "beta": 1.0, "lr": [0.1, 0.05]},
-            "data": {"dir": str(DATA), "train_subset": 40, "test_subset": 20, "download": False},
+            "data": {"name": SAMPLE, "train_subset": 40, "test_subset": 20, "download": False},
             "train": {"batch_size": 1, "epochs": 1}, "compute": {"dtype": "float64"},
             "synapses": {"device": device, "params": params},
             "backend": {"name": "brian2-spiking", "target": "numpy", "r_max_hz": 1000.0, "window": 20}}

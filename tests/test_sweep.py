@@ -23,8 +23,8 @@ from neurosim.errors import ConfigError
 from neurosim.sweep import usable_cores
 from neurosim.sweep_spec import SweepSpec
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-TINY = [f"data.dir={DATA}", "train.epochs=1", "data.train_subset=200", "data.test_subset=100",
+from mnist_data import SAMPLE_OVERRIDES
+TINY = [*SAMPLE_OVERRIDES, "train.epochs=1", "data.train_subset=200", "data.test_subset=100",
         "circuit.layers=[784, 32, 10]", "train.check_every=5"]
 
 
@@ -140,10 +140,10 @@ def test_shipped_sweeps_load_and_validate_every_point():
 def test_the_documented_sweep_file_is_valid():
     import re
 
-    from neurosim.sweep_spec import _Loader
+    from neurosim.config import load_yaml
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text()
-    spec = SweepSpec.load(yaml.load(re.search(r"```yaml\n(.*?)```", text, re.DOTALL).group(1), Loader=_Loader))
+    text = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "sweeps.md").read_text()
+    spec = SweepSpec.load(load_yaml(re.search(r"```yaml\n(.*?)```", text, re.DOTALL).group(1)))
     points = spec.points()
     assert len(points) == 3 * 2 * 2 * 2 * 2 * 2 and spec.reference_point() is not None and len(spec.plots) == 2
 

@@ -12,18 +12,19 @@ import neurosim
 from neurosim.cli import main
 from neurosim.errors import DivergenceError, NeurosimError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from mnist_data import SAMPLE_OVERRIDES
 
 
 def quick(*extra: str, epochs: int = 1, train: int = 1000, test: int = 500) -> list[str]:
-    return [f"data.dir={DATA}", f"train.epochs={epochs}", f"data.train_subset={train}",
+    """A short run on the bundled MNIST sample (1,000 / 500 digits: the whole sample by default)."""
+    return [*SAMPLE_OVERRIDES, f"train.epochs={epochs}", f"data.train_subset={train}",
             f"data.test_subset={test}", "train.check_every=5", *extra]
 
 
 @pytest.mark.parametrize("experiment", ["mnist_fc1_ep", "mnist_fc1_bptt", "mnist_eb1_ep"])
 def test_short_training_beats_chance_by_far(tmp_path, experiment):
-    # 2000 samples, 2 epochs; the chance error is 90%, a network that does not learn stays there
-    overrides = quick(epochs=2, train=2000)
+    # 1000 samples, 3 epochs; the chance error is 90%, a network that does not learn stays there
+    overrides = quick(epochs=3)
     result = neurosim.train(experiment, out=tmp_path / "run", overrides=overrides, progress=False)
     assert result.test_error < 0.35, result.history
     assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
@@ -33,8 +34,8 @@ def test_cross_entropy_readout_trains(tmp_path):
     result = neurosim.train("mnist_fc1_ep", out=tmp_path / "run", progress=False,
                             overrides=quick("loss=cross_entropy", "circuit.layers=[784, 256, 64, 10]",
                                             "estimator.lr=[0.2, 0.1, 0.1]", "estimator.beta=0.5",
-                                            "estimator.symmetric=true", epochs=2, train=2000))
-    assert result.test_error < 0.3, result.history  # measured 18.6%
+                                            "estimator.symmetric=true", epochs=3))
+    assert result.test_error < 0.3, result.history
 
 
 def test_run_folder_holds_config_metrics_checkpoint_result_and_plot(tmp_path):
@@ -58,7 +59,7 @@ def test_existing_run_is_not_overwritten(tmp_path):
     out = tmp_path / "run"
     neurosim.train("mnist_fc1_ep", out=out, overrides=quick(), progress=False)
     before = (out / "result.json").read_bytes()
-    with pytest.raises(NeurosimError, match="--resume"):
+    with pytest.raises(NeurosimError, match="resume=True"):
         neurosim.train("mnist_fc1_ep", out=out, overrides=quick(), progress=False)
     assert (out / "result.json").read_bytes() == before
 
@@ -141,10 +142,31 @@ def test_diverging_run_stops_keeps_last_good_checkpoint_and_exits_nonzero(tmp_pa
 
 
 def test_cli_train_prints_test_error(tmp_path, capsys):
-    code = main(["train", "mnist_fc1_ep", "--out", str(tmp_path / "cli"), "--data-dir", str(DATA), "--quiet",
+    code = main(["train", "mnist_fc1_ep", "--out", str(tmp_path / "cli"), "--quiet",
                  *[arg for o in quick() for arg in ("--set", o)]])
     assert code == 0
     assert "test error" in capsys.readouterr().out
+
+
+def test_quickstart_trains_on_the_bundled_sample_offline(tmp_path, monkeypatch, capsys):
+    # The README's first command: no data folder, no network, real digits.
+    monkeypatch.setenv("NEUROSIM_DATA", str(tmp_path / "no-data-here"))
+    monkeypatch.setattr("neurosim.data._open_url", lambda url, timeout: pytest.fail("no download"))
+    out = tmp_path / "quickstart"
+    assert main(["train", "quickstart", "--out", str(out), "--quiet", "--set", "train.epochs=1"]) == 0
+    config = neurosim.load_config(out / "config.yaml")
+    assert config.data.name == "mnist-sample" and config.circuit.layers == [784, 512, 10]
+    saved = json.loads((out / "result.json").read_text())
+    assert saved["test_error"] < 0.6  # one epoch on 1,000 digits; chance is 0.9
+    assert not (tmp_path / "no-data-here").exists()
+
+
+def test_cli_data_dir_reads_the_full_dataset(tmp_path, capsys, mnist_dir):
+    code = main(["train", "mnist_fc1_ep", "--out", str(tmp_path / "cli"), "--data-dir", str(mnist_dir),
+                 "--quiet", "--set", "train.epochs=1", "--set", "data.train_subset=100",
+                 "--set", "data.test_subset=100", "--set", "data.download=false"])
+    assert code == 0
+    assert neurosim.load_config(tmp_path / "cli" / "config.yaml").data.dir == str(mnist_dir)
 
 
 def test_missing_data_is_a_clear_cli_error(tmp_path, capsys):
@@ -153,6 +175,8 @@ def test_missing_data_is_a_clear_cli_error(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "train-images-idx3-ubyte.gz" in err and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in err
+    assert "--data-dir" in err and "NEUROSIM_DATA" in err  # how to point neurosim at the data
+    assert not (tmp_path / "run").exists()  # no empty run folder left behind
 
 
 def test_first_layer_must_match_the_data(tmp_path):
