@@ -31,6 +31,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from .config import load_yaml
 from .errors import ConfigError
 
 
@@ -53,7 +54,7 @@ class AsymmetrySpec:
             path = find("studies", str(source))
             where = str(path)
             try:
-                raw = yaml.safe_load(path.read_text())
+                raw = load_yaml(path.read_text())  # YAML 1.2 numbers, as config files
             except yaml.YAMLError as exc:
                 raise ConfigError(where, "(file)", f"valid YAML: {exc}") from None
         if not isinstance(raw, dict):

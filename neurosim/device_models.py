@@ -202,11 +202,11 @@ def device_config(name: str, overrides: Mapping[str, Any] | None = None, prefix:
     import yaml
 
     from . import catalog
-    from .config import _build
+    from .config import _build, load_yaml
 
     path = catalog.find("devices", name)
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = load_yaml(Path(path).read_text()) or {}  # YAML 1.2 numbers, as config files
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), "(file)", f"valid YAML: {exc}") from None
     if not isinstance(raw, dict):

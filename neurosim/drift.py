@@ -23,7 +23,7 @@ import torch
 
 from .config import load_config
 from .data import load_dataset
-from .errors import ConfigError
+from .errors import ConfigError, arg
 from .io import atomic_write, atomic_write_json
 from .runtime import build_network, configure_torch
 
@@ -59,7 +59,9 @@ def drift_study(run: str | Path, times: list[float] | None = None, overrides: li
     drifting = _drifting_weights(config, network)
     if not drifting:
         raise ConfigError("synapses.params.drift_nu", 0.0,
-                          "a positive drift exponent for the run's device (e.g. --set synapses.params.drift_nu=0.05)")
+                          "a positive drift exponent for the run's device (e.g. "
+                          + arg('overrides=["synapses.params.drift_nu=0.05"]', "--set synapses.params.drift_nu=0.05")
+                          + ")")
     programmed = [w.detach().clone() for w, _, _ in drifting]
     rows = []
     with torch.no_grad():
