@@ -14,8 +14,8 @@ import time
 
 import brian2 as b2
 
-from neurosim.backends import brian2_devices as bd
-from neurosim.device_models import DeviceConfig
+from neurosim.backends.brian2 import devices as bd
+from neurosim.hardware.devices import DeviceConfig
 
 MODES = {"ideal": ("constant", "stochastic", 0.0), "const": ("constant", "stochastic", 0.3),
          "lin": ("linear_step", "stochastic", 0.3), "nonoise": ("constant", "stochastic", 0.0),

@@ -23,7 +23,7 @@ import torch
 
 import neurosim
 from neurosim.io import atomic_write_json
-from neurosim.plots import plot_error_curves
+from neurosim.run.plots import plot_error_curves
 
 BASE = "mnist_fc1_cep"          # the paper's C-EP-1h row: T=40, K=15, beta=0.2, eta = [0.0056, 0.0028]
 SCALES = [4.0, 2.0, 1.0, 0.5]

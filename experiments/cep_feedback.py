@@ -29,7 +29,7 @@ import torch
 import neurosim
 from neurosim.data import load_dataset
 from neurosim.io import atomic_write_json
-from neurosim.runtime import build_network
+from neurosim.core.network import build_network
 
 BASE = "mnist_fc1_cep"          # T=40, K=15, beta=0.2, eta = [0.0056, 0.0028] (input side first)
 SCALES = [0.5, 1.0, 2.0, 4.0, 8.0, 14.0]   # 14x: EP-1h's own rates, 0.08 / 0.04

@@ -1,7 +1,7 @@
 """What an analog chip would learn: C-EP and C-VF on simulated devices against ideal synapses (issue 6).
 
 Two studies, each a list of short training runs (every per-step update of C-EP/C-VF sent through
-the device, ``neurosim.synapses``), written into one folder per run and summarised as tables and
+the device, ``neurosim.hardware.synapses``), written into one folder per run and summarised as tables and
 plots:
 
 - ``presets``: C-EP-1h (``mnist_fc1_cep``, the paper's settings) on ideal synapses and on every
@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 
 import neurosim
-from neurosim import catalog
+from neurosim import presets as catalog
 from neurosim.errors import DivergenceError
 from neurosim.io import atomic_write, atomic_write_json
-from neurosim.plots import plot_error_curves
+from neurosim.run.plots import plot_error_curves
 
 EPOCHS = 3
 TRAIN_SAMPLES = 10000

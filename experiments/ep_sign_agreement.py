@@ -22,7 +22,7 @@ import torch
 import neurosim
 from neurosim.data import load_dataset
 from neurosim.io import atomic_write_json
-from neurosim.runtime import build_network
+from neurosim.core.network import build_network
 
 EXPERIMENTS = ["mnist_fc1_ep", "mnist_ct1_ep"]
 BETAS = [0.05, 0.2, 0.5]

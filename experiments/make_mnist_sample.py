@@ -1,4 +1,4 @@
-"""Cut the MNIST sample shipped in ``neurosim/sample_data/mnist-sample/`` from the official files.
+"""Cut the MNIST sample shipped in ``neurosim/presets/datasets/mnist-sample/`` from the official files.
 
 The sample is the first 1,000 training and first 500 test digits of MNIST, byte for byte, in
 the official IDX ``.gz`` format (gzip header without a timestamp, so the MD5s recorded in
@@ -19,7 +19,7 @@ from pathlib import Path
 from neurosim.data import ensure_files
 
 SIZES = {"train": 1000, "test": 500}
-OUT = Path(__file__).resolve().parents[1] / "neurosim" / "sample_data" / "mnist-sample"
+OUT = Path(__file__).resolve().parents[1] / "neurosim" / "presets" / "datasets" / "mnist-sample"
 
 
 def cut(src: Path, dst: Path, n: int) -> str:

@@ -21,13 +21,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from neurosim.backends.brian2_rate import Schedule  # noqa: E402
-from neurosim.backends.brian2_spiking import Brian2SpikingNetwork, SpikingLayout  # noqa: E402
-from neurosim.backends.brian2_train import torch_params  # noqa: E402
+from neurosim.backends.brian2.rate import Schedule  # noqa: E402
+from neurosim.backends.brian2.spiking import Brian2SpikingNetwork, SpikingLayout  # noqa: E402
+from neurosim.backends.brian2.train import torch_params  # noqa: E402
 from neurosim.config import load_config  # noqa: E402
 from neurosim.data import small_digits  # noqa: E402
-from neurosim.phases import fixed_points  # noqa: E402
-from neurosim.runtime import build_network  # noqa: E402
+from neurosim.core.phases import fixed_points  # noqa: E402
+from neurosim.core.network import build_network  # noqa: E402
 
 SIZES = (64, 32, 10)
 

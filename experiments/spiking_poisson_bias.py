@@ -47,13 +47,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neurosim.backends.brian2_rate import Schedule
-from neurosim.backends.brian2_spiking import Brian2SpikingNetwork, SpikingLayout
-from neurosim.backends.brian2_train import torch_params
+from neurosim.backends.brian2.rate import Schedule
+from neurosim.backends.brian2.spiking import Brian2SpikingNetwork, SpikingLayout
+from neurosim.backends.brian2.train import torch_params
 from neurosim.config import load_config
 from neurosim.data import small_digits
-from neurosim.phases import fixed_points
-from neurosim.runtime import build_network
+from neurosim.core.phases import fixed_points
+from neurosim.core.network import build_network
 
 SIZES = (64, 32, 10)
 

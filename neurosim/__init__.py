@@ -9,36 +9,36 @@ Everything the command line does is a plain call here, for batch scripts:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from neurosim.version import __version__
 
-# Imported eagerly: these functions share their module's name, and importing a submodule binds
-# its name on the package the first time only (here), before the function replaces it; a lazy
-# wrapper would be replaced by the module as soon as anything imported ``neurosim.gdu``.
-from .bench import bench
-from .config import Config, load_config
-from .errors import ConfigError, DataError, DivergenceError, NeurosimError
-from .gdu import gdu
-from .report import report
-from .sweep import sweep
+from neurosim import compat
+from neurosim.config import Config, load_config
+from neurosim.errors import ConfigError, DataError, DivergenceError, NeurosimError
+from neurosim.studies.bench import bench
+from neurosim.studies.gdu import gdu
+from neurosim.sweeps.execution import sweep
+from neurosim.sweeps.report import report
+
+compat.install()  # old import paths (neurosim.device_models, ...) still resolve, with a warning
 
 
 def train(*args, **kwargs):
-    """Train from a config; see :func:`neurosim.trainer.train`."""
-    from .trainer import train as _train
+    """Train from a config; see :func:`neurosim.run.trainer.train`."""
+    from neurosim.run.trainer import train as _train
 
     return _train(*args, **kwargs)
 
 
 def asymmetry_study(*args, **kwargs):
-    """Fig. 1c study over initial weight angles; see :func:`neurosim.asymmetry.asymmetry_study`."""
-    from .asymmetry import asymmetry_study as _study
+    """Fig. 1c study over initial weight angles; see :func:`neurosim.studies.asymmetry.asymmetry_study`."""
+    from neurosim.studies.asymmetry import asymmetry_study as _study
 
     return _study(*args, **kwargs)
 
 
 def drift_study(*args, **kwargs):
-    """Test error of a trained run as its conductances drift; see :func:`neurosim.drift.drift_study`."""
-    from .drift import drift_study as _drift
+    """Test error of a trained run as its conductances drift; see :func:`neurosim.studies.drift.drift_study`."""
+    from neurosim.studies.drift import drift_study as _drift
 
     return _drift(*args, **kwargs)
 

@@ -9,7 +9,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from .errors import NeurosimError, NeurosimWarning
+from neurosim.errors import NeurosimError, NeurosimWarning
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -152,25 +152,25 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "data_dir", None):
         overrides.append(f"data.dir={args.data_dir}")
     if args.command == "train":
-        from .trainer import train
+        from neurosim.run.trainer import train
 
         result = train(args.config, out=args.out, resume=args.resume, overrides=overrides,
                        progress=not args.quiet)
         print(f"test error {result.test_error:.2%} (train error {result.train_error:.2%}) after "
               f"{result.epochs} epochs, {result.wall_seconds:.0f} s; results in {result.out_dir}")
     elif args.command == "bench":
-        from .bench import bench, format_table
+        from neurosim.studies.bench import bench, format_table
 
         rows = bench(args.config, batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
                      estimators=args.estimators.split(",") if args.estimators else None, samples=args.samples,
                      overrides=overrides)
         print(format_table(rows))
         if args.json:
-            from .io import atomic_write_json
+            from neurosim.io import atomic_write_json
 
             atomic_write_json(args.json, rows)
     elif args.command == "gdu":
-        from .gdu import gdu
+        from neurosim.studies.gdu import gdu
 
         etas = [float(e) for e in args.etas.split(",")] if args.etas else None
         result = gdu(args.config, out=args.out, overrides=overrides, etas=etas)
@@ -178,13 +178,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"total update vs total gradient (all weights, eta = 0): cosine {result.total_cosine:.6f}")
         print(f"free phase: |s_T - s_T-1| = {result.free_residual:.1e}; results in {result.out_dir}")
     elif args.command == "asymmetry":
-        from .asymmetry import asymmetry_study
+        from neurosim.studies.asymmetry import asymmetry_study
 
         result = asymmetry_study(args.study, out=args.out, extra_overrides=overrides, progress=not args.quiet)
         print(result.table)
         print(f"results in {result.out_dir} (study.json, fig1c.png)")
     elif args.command == "sweep":
-        from .sweep import sweep
+        from neurosim.sweeps.execution import sweep
 
         result = sweep(args.sweep, out=args.out, workers=args.workers, scheduler=args.scheduler,
                        overrides=overrides, threads=args.threads, retry_failed=not args.keep_failed,
@@ -195,15 +195,15 @@ def _run(args: argparse.Namespace) -> int:
               f"results in {result.out_dir / 'results.csv'}")
         return 0 if all(row["status"] == "done" for row in result.rows) else 1
     elif args.command == "report":
-        from .report import report
+        from neurosim.sweeps.report import report
 
         result = report(args.dir, write_plots=not args.no_plots, metric=args.metric)
         print(result.table)
         for plot in result.plots:
             print(f"plot: {plot}")
     elif args.command == "devices":
-        from .catalog import available
-        from .device_models import describe, device_config, plot_pulse_response
+        from neurosim.presets import available
+        from neurosim.hardware.devices import describe, device_config, plot_pulse_response
 
         if args.action == "list":
             names = available("devices")
@@ -212,10 +212,10 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"{name:<{width}}  {device_config(name).description}")
             return 0
         if not args.name:
-            from .errors import ConfigError
+            from neurosim.errors import ConfigError
 
             raise ConfigError("name", None, "a device name: neurosim devices show NAME")
-        from .config import parse_override
+        from neurosim.config import parse_override
 
         config = device_config(args.name, dict(parse_override(item) for item in args.overrides), "device")
         print(describe(config))
@@ -224,8 +224,8 @@ def _run(args: argparse.Namespace) -> int:
             plot_pulse_response(config, plot)
             print(f"pulse response: {plot}")
     elif args.command == "drift":
-        from .drift import drift_study
-        from .errors import ConfigError
+        from neurosim.studies.drift import drift_study
+        from neurosim.errors import ConfigError
 
         try:
             times = [float(t) for t in args.times.split(",")]
@@ -239,11 +239,11 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "config":
         import yaml
 
-        from .config import load_config
+        from neurosim.config import load_config
 
         print(yaml.safe_dump(load_config(args.config, overrides).to_dict(), sort_keys=False), end="")
     elif args.command == "list":
-        from .catalog import KINDS, available
+        from neurosim.presets import KINDS, available
 
         for kind in KINDS:
             print(f"{kind}: {', '.join(available(kind))}")

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import math
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from . import catalog
-from .data import DATASETS as DATASET_SPECS
-from .errors import ConfigError
+from neurosim import presets as catalog
+from neurosim.data import DATASETS as DATASET_SPECS
+from neurosim.errors import ConfigError
+# The engine's reading functions are part of this module's public face too (overrides, dotted keys).
+from neurosim.schema import (YAMLLoader, build, choice, load_yaml, parse_override, parse_value,  # noqa: F401
+                             positive, read_yaml, set_dotted)
 
 ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh")
 DYNAMICS = ("prototypical", "vector_field", "convolutional", "energy", "continuous", "toy")
@@ -122,9 +121,9 @@ class CircuitConfig:
         return shapes
 
     def validate(self, prefix: str) -> None:
-        _choice(f"{prefix}.dynamics", self.dynamics, DYNAMICS)
-        _choice(f"{prefix}.activation", self.activation, ACTIVATIONS)
-        _choice(f"{prefix}.init", self.init, ("uniform_fan_in",))
+        choice(f"{prefix}.dynamics", self.dynamics, DYNAMICS)
+        choice(f"{prefix}.activation", self.activation, ACTIVATIONS)
+        choice(f"{prefix}.init", self.init, ("uniform_fan_in",))
         if self.convolutional:
             self._validate_conv(prefix)
         elif self.conv or self.input_shape is not None:
@@ -195,16 +194,16 @@ class EstimatorConfig:
     weights up to rounding); device models need every step formed."""
 
     def validate(self, prefix: str) -> None:
-        _choice(f"{prefix}.name", self.name, ESTIMATORS)
-        _positive(f"{prefix}.T", self.T)
-        _positive(f"{prefix}.K", self.K)
+        choice(f"{prefix}.name", self.name, ESTIMATORS)
+        positive(f"{prefix}.T", self.T)
+        positive(f"{prefix}.K", self.K)
         if self.name == "bptt" and self.K > self.T:
             raise ConfigError(f"{prefix}.K", self.K, f"at most T={self.T} for BPTT")
         if self.name in ("ep", "cep", "vf", "cvf") and self.beta == 0:
             raise ConfigError(f"{prefix}.beta", self.beta, "a non-zero nudging strength")
         if not all(0 <= lr < math.inf for lr in self.lr):  # also refuses .nan
             raise ConfigError(f"{prefix}.lr", self.lr, "finite, non-negative learning rates")
-        _choice(f"{prefix}.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        choice(f"{prefix}.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if not 0 <= self.lr_final <= 1:
             raise ConfigError(f"{prefix}.lr_final", self.lr_final, "a fraction of lr between 0 and 1")
         if self.symmetric and self.random_sign:
@@ -228,11 +227,11 @@ class DataConfig:
     """Fetch missing files from the public mirrors (always checked against the official MD5s)."""
 
     def validate(self, prefix: str) -> None:
-        _choice(f"{prefix}.name", self.name, DATASETS)
+        choice(f"{prefix}.name", self.name, DATASETS)
         for key in ("train_subset", "test_subset"):
             value = getattr(self, key)
             if value is not None:
-                _positive(f"{prefix}.{key}", value)
+                positive(f"{prefix}.{key}", value)
 
 
 @dataclass
@@ -249,10 +248,10 @@ class TrainConfig:
     """Check states for NaN/inf every this many batches (and always at the end of an epoch)."""
 
     def validate(self, prefix: str) -> None:
-        _positive(f"{prefix}.epochs", self.epochs)
-        _positive(f"{prefix}.batch_size", self.batch_size)
-        _positive(f"{prefix}.eval_batch_size", self.eval_batch_size)
-        _positive(f"{prefix}.check_every", self.check_every)
+        positive(f"{prefix}.epochs", self.epochs)
+        positive(f"{prefix}.batch_size", self.batch_size)
+        positive(f"{prefix}.eval_batch_size", self.eval_batch_size)
+        positive(f"{prefix}.check_every", self.check_every)
 
 
 @dataclass
@@ -269,9 +268,9 @@ class ComputeConfig:
     def validate(self, prefix: str) -> None:
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             raise ConfigError(f"{prefix}.device", self.device, "'cpu', 'cuda' or 'cuda:N'")
-        _choice(f"{prefix}.dtype", self.dtype, DTYPES)
+        choice(f"{prefix}.dtype", self.dtype, DTYPES)
         if self.threads is not None:
-            _positive(f"{prefix}.threads", self.threads)
+            positive(f"{prefix}.threads", self.threads)
 
 
 @dataclass
@@ -294,8 +293,8 @@ class GDUConfig:
         if any(eta < 0 for eta in self.etas):
             raise ConfigError(f"{prefix}.etas", self.etas, "non-negative C-EP learning rates")
         if self.batch_size is not None:
-            _positive(f"{prefix}.batch_size", self.batch_size)
-        _positive(f"{prefix}.synapses_per_layer", self.synapses_per_layer)
+            positive(f"{prefix}.batch_size", self.batch_size)
+        positive(f"{prefix}.synapses_per_layer", self.synapses_per_layer)
 
 
 @dataclass
@@ -310,7 +309,7 @@ class SynapsesLayerConfig:
 
 @dataclass
 class SynapsesConfig:
-    """The devices the weights are stored on (``neurosim.device_models``); ideal by default."""
+    """The devices the weights are stored on (``neurosim.hardware.devices``); ideal by default."""
 
     device: str = "ideal"
     """A preset of ``devices/`` (``neurosim devices`` lists them) or a YAML file."""
@@ -328,7 +327,7 @@ class SynapsesConfig:
         return entry.device or self.device, {**self.params, **entry.params}
 
     def validate(self, prefix: str) -> None:
-        from .device_models import device_config
+        from neurosim.hardware.devices import device_config
 
         device_config(self.device, self.params, f"{prefix}.params")  # raises on a bad name or value
         for index, entry in enumerate(self.layers):
@@ -363,12 +362,12 @@ class BackendConfig:
     """brian2-spiking: 'analog' (pixels as rates) or 'poisson' (pixels as Poisson spike trains)."""
 
     def validate(self, prefix: str) -> None:
-        _choice(f"{prefix}.name", self.name, BACKENDS)
-        _choice(f"{prefix}.target", self.target, BRIAN2_TARGETS)
+        choice(f"{prefix}.name", self.name, BACKENDS)
+        choice(f"{prefix}.target", self.target, BRIAN2_TARGETS)
         if not (isinstance(self.tau_ms, (int, float)) and self.tau_ms > 0 and math.isfinite(self.tau_ms)):
             raise ConfigError(f"{prefix}.tau_ms", self.tau_ms, "a positive time constant in ms")
-        _choice(f"{prefix}.spikes", self.spikes, ("regular", "poisson"))
-        _choice(f"{prefix}.inputs", self.inputs, ("analog", "poisson"))
+        choice(f"{prefix}.spikes", self.spikes, ("regular", "poisson"))
+        choice(f"{prefix}.inputs", self.inputs, ("analog", "poisson"))
         for key in ("r_max_hz", "tau_syn_ms"):
             value = getattr(self, key)
             if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
@@ -449,7 +448,7 @@ class Config:
         self.synapses.validate("synapses")
         self.backend.validate("backend")
         self.backend.validate_run(self)
-        _choice("loss", self.loss, LOSSES)
+        choice("loss", self.loss, LOSSES)
         vector_field = self.circuit.dynamics == "vector_field"
         if vector_field and self.estimator.name in ("ep", "cep"):
             raise ConfigError("estimator.name", self.estimator.name,
@@ -484,7 +483,7 @@ def load_config(source: str | Path | Mapping[str, Any], overrides: list[str] | N
     if isinstance(source, Mapping):
         raw = copy.deepcopy(dict(source))  # overrides must not edit the caller's mapping
     else:
-        raw = _read_yaml(catalog.find("experiments", str(source)))
+        raw = read_yaml(catalog.find("experiments", str(source)))
     parsed = [parse_override(item) for item in overrides or []]
     for key, value in parsed:  # a new circuit name must be applied before resolving it
         if key == "circuit":
@@ -493,159 +492,20 @@ def load_config(source: str | Path | Mapping[str, Any], overrides: list[str] | N
     for key, value in parsed:
         if key != "circuit":
             set_dotted(raw, key, value)
-    config = _build(Config, raw, "")
+    config = build(Config, raw, "")
     config.validate()
     return config
 
 
 def save_config(config: Config, path: Path) -> None:
-    from .io import atomic_write_text
+    from neurosim.io import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
-class YAMLLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader reading numbers as YAML 1.2 does, for every YAML neurosim reads
-    (config, circuit and sweep files, ``--set`` values).
-
-    PyYAML follows YAML 1.1, where a float needs a dot and a signed exponent: ``1e-3``, ``1e6``
-    and ``1.0e30`` are strings there and a config key holding one is refused as "expected a
-    number". YAML 1.2 reads them as floats, and so does this loader.
-    ``.inf``, ``-.inf`` and ``.nan`` are floats in both (validation refuses them where a value
-    must be finite).
-    """
-
-
-YAMLLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",  # the YAML 1.2 forms that YAML 1.1 lacks: an exponent without a dot or sign
-    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)[eE][-+]?[0-9]+$"), list("-+.0123456789"))
-
-
-def load_yaml(text: str) -> Any:
-    """Parse YAML text with :class:`YAMLLoader` (YAML 1.2 numbers); raises ``yaml.YAMLError``."""
-    return yaml.load(text, Loader=YAMLLoader)
-
-
-def parse_value(text: str) -> Any:
-    """One ``--set`` value: YAML, read as config files are (``1e6`` and ``[1.0e30, 1.0e30]`` are
-    numbers, ``[784, 256, 10]`` a list, ``null`` None); an empty text is None."""
-    return load_yaml(text) if text.strip() else None
-
-
-def parse_override(item: str) -> tuple[str, Any]:
-    """Split a ``--set`` string ``key=value`` into its dotted key and its value (:func:`parse_value`)."""
-    key, sep, text = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(item, item, "an override of the form key=value (e.g. train.epochs=3)")
-    try:
-        value = parse_value(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(key.strip(), text, f"a YAML value: {exc}") from None
-    return key.strip(), value
-
-
-def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``raw[a][b][c] = value`` for the dotted key ``a.b.c``, creating missing sections."""
-    node = raw
-    parts = key.split(".")
-    for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(".".join(parts[: i + 1]), child, "a section (mapping) to set sub-keys in")
-        node = child
-    node[parts[-1]] = value
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = load_yaml(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "(file)", f"valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), type(data).__name__, "a mapping of config keys at the top level")
-    return data
-
-
 def _resolve_circuit(value: Any) -> Any:
     if isinstance(value, str):
-        circuit = _read_yaml(catalog.find("circuits", value))
+        circuit = read_yaml(catalog.find("circuits", value))
         circuit.setdefault("name", value)
         return circuit
     return value
-
-
-@functools.lru_cache(maxsize=None)
-def _fields(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
-    """A dataclass's resolved type hints and field names (resolving hints is the slow part of a
-    load: a sweep of thousands of points validates thousands of configs)."""
-    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
-
-
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    """Instantiate dataclass ``cls`` from ``raw``, checking every key and type."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(prefix or "(top level)", raw, "a mapping")
-    hints, names = _fields(cls)
-    for key in raw:
-        if key not in names:
-            raise ConfigError(_join(prefix, str(key)), raw[key],
-                              f"one of the known keys: {', '.join(sorted(names))}")
-    kwargs = {key: _coerce(hints[key], value, _join(prefix, key)) for key, value in raw.items()}
-    return cls(**kwargs)
-
-
-def _coerce(hint: Any, value: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key)
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, key)
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(key, value, "a mapping of names to values")
-        return dict(value)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(key, value, f"a list of {_name(args[0])}")
-        return [_coerce(args[0], item, f"{key}[{i}]") for i, item in enumerate(value)]
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, value, "a number")
-        return float(value)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, value, "an integer")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(key, value, "true or false")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(key, value, "a string")
-        return value
-    raise TypeError(f"unsupported config type {hint!r} for {key}")  # a bug in this module
-
-
-def _name(hint: Any) -> str:
-    return {float: "numbers", int: "integers", str: "strings", bool: "booleans"}.get(hint, str(hint))
-
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(key, value, "one of " + ", ".join(choices))
-
-
-def _positive(key: str, value: int) -> None:
-    if value < 1:
-        raise ConfigError(key, value, "a positive integer")

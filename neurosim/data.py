@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from neurosim.errors import DataError, arg
+from neurosim.presets import DATASETS_DIR
 
 _TIMEOUT_S = 60.0
 _CHUNK = 1 << 20
@@ -41,7 +42,7 @@ class DatasetSpec:
     classes: int
     image_shape: tuple[int, int, int]
     bundled: bool = False
-    """Shipped inside the package (``neurosim/sample_data/<name>``): read from there, whatever
+    """Shipped inside the package (``neurosim/presets/datasets/<name>``): read from there, whatever
     the data folder, so it works offline on any installed copy."""
 
 
@@ -71,7 +72,7 @@ DATASETS: dict[str, DatasetSpec] = {
         image_shape=(1, 28, 28),
     ),
     # The first 1,000 training and 500 test digits of MNIST, byte for byte (see
-    # sample_data/mnist-sample/README.md): real digits for the quickstart and the tests, offline.
+    # presets/datasets/mnist-sample/README.md): real digits for the quickstart and the tests, offline.
     "mnist-sample": DatasetSpec(
         name="mnist-sample",
         files=_idx_files(("54fdd8ced80106b967c9ca330e86f7b1", "9dd354bee7209514e0799197e326beb9",
@@ -83,7 +84,7 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
 }
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist", "mnist_sample": "mnist-sample"}
-SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
+SAMPLE_DIR = DATASETS_DIR
 """Where the bundled datasets live inside the installed package."""
 
 # How to point neurosim at data, for every message about missing data: the same three ways

@@ -1,8 +1,8 @@
-"""reference/devices.md: the device catalog, from devices/*.yaml.
+"""reference/devices.md: the device catalog, from neurosim/presets/devices/*.yaml.
 
 For every preset: its description, every parameter it sets (value, the meaning from DeviceConfig's
 docstrings, the note written beside it in the YAML), the derived step, its sources, and its
-pulse-response plot drawn by ``neurosim.device_models.plot_pulse_response`` (the plot of
+pulse-response plot drawn by ``neurosim.hardware.devices.plot_pulse_response`` (the plot of
 ``neurosim devices show NAME``). A preset that does not load fails the build.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import ROOT, GenError, attribute_docs, cell, default_of, literal, prose, read_yaml, table
 
-DEVICES = ROOT / "devices"
+DEVICES = ROOT / "neurosim" / "presets" / "devices"
 
 
 def yaml_notes(text: str) -> dict[str, str]:
@@ -45,7 +45,7 @@ def presets() -> list[str]:
 
 
 def pulse_png(config) -> bytes:
-    from neurosim.device_models import plot_pulse_response
+    from neurosim.hardware.devices import plot_pulse_response
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{config.name}_pulses.png"
@@ -54,7 +54,7 @@ def pulse_png(config) -> bytes:
 
 
 def render() -> dict[str, str | bytes]:
-    from neurosim.device_models import DeviceConfig, device_config
+    from neurosim.hardware.devices import DeviceConfig, device_config
 
     docs = attribute_docs(DeviceConfig)
     fields = {f.name: f for f in dataclasses.fields(DeviceConfig)}
@@ -104,7 +104,7 @@ def render() -> dict[str, str | bytes]:
             raise GenError(f"DeviceConfig.{row[0]} has no docstring")
     page = [
         "# Device catalog\n\n",
-        "Generated at build time from `devices/*.yaml` (every preset, every parameter it sets, its sources) "
+        "Generated at build time from `neurosim/presets/devices/*.yaml` (every preset, every parameter it sets, its sources) "
         "and `neurosim/device_models.py` (the meaning of each parameter, the pulse-response plots). "
         "On the command line: `neurosim devices` lists the presets, `neurosim devices show NAME` prints one "
         "and draws its plot. A config selects one with `synapses.device: NAME` and overrides its parameters "

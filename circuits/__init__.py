@@ -1,1 +1,0 @@
-"""Network and circuit descriptions (YAML), shipped with neurosim and loaded by name."""

@@ -1,1 +1,0 @@
-"""Synaptic device presets (YAML, each number with its source); loaded by name."""

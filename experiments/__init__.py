@@ -1,1 +1,0 @@
-"""Experiment configs (YAML) that reproduce the README tables; loaded by name."""

@@ -1,1 +1,0 @@
-"""Study files (YAML) shipped with neurosim: loaded by name by ``neurosim asymmetry``."""

@@ -1,0 +1,214 @@
+"""Synaptic device models inside Brian2 synapses: every weight write becomes programming pulses.
+
+The spiking backend writes weights at events: at the end of an example (EP form, the signed
+eligibility) or at each spike of either neuron while nudged (C-EP form). With a device model
+each such write is what a chip's controller would do with it: a number of pulses
+n = |Delta w| / dw_min, rounded stochastically (a write smaller than a pulse fires one with the
+matching probability) or down, each moving the device by its step response. The code here is
+the same arithmetic as ``neurosim.hardware.devices.DeviceArray`` (closed forms over n pulses of one
+sign, cycle-to-cycle noise whose variance adds over the n pulses, clipping at each device's
+bounds, stuck devices that never move), written as Brian2 abstract code so that it runs in the
+generated C++ of cpp_standalone. The per-device parameters (device-to-device spreads, stuck
+devices) are the torch arrays' own, loaded into synapse variables by the synapses' indices,
+and the pulse counters come back to them after every run: the torch and Brian2 simulations of
+one config use the same devices (tested to 1e-12 with deterministic rounding).
+
+What has no event form here is refused with a ConfigError: differential pairs (two devices and
+a refresh per synapse), ``exp_step`` (pulse by pulse, no closed form), write noise (a hidden
+state beside the presented weight) and the read side (read noise, DAC/ADC act on the rate
+dynamics, not on spikes).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from neurosim.hardware.devices import DeviceArray, DeviceConfig
+from neurosim.errors import ConfigError
+
+PER_DEVICE_VARIABLES = """dw_up : 1 (constant)  # device: step of an up pulse
+dw_down : 1 (constant)  # device: step of a down pulse
+w_lo : 1 (constant)  # device: lower bound
+w_hi : 1 (constant)  # device: upper bound
+movable : 1 (constant)  # device: 0 for a stuck device"""
+COUNTERS = """pulses_up : integer  # device: up pulses in this run
+pulses_down : integer  # device: down pulses in this run"""
+PER_DEVICE = ("dw_up", "dw_down", "w_lo", "w_hi", "movable")
+
+
+def uniform(config: DeviceConfig) -> bool:
+    """No device-to-device variation and no stuck devices: every device of the layer has the
+    nominal parameters, which the write code then holds as constants (reading five per-device
+    arrays for every synapse was most of a write's cost)."""
+    return not (config.dw_min_dtod or config.up_down_dtod or config.w_bounds_dtod or config.w_min_dtod
+                or config.w_max_dtod or config.stuck_fraction)
+
+
+def variables(config: DeviceConfig) -> str:
+    """Synapse variables of a device-backed synapse: pulse counters, and the per-device
+    parameters unless the devices are ``uniform`` (set from the torch DeviceArray before a run)."""
+    return COUNTERS if uniform(config) else PER_DEVICE_VARIABLES + "\n" + COUNTERS
+
+
+def _constants(config: DeviceConfig) -> dict[str, float]:
+    """The per-device parameters of uniform devices, computed as DeviceArray.create does."""
+    up_down = min(max(config.up_down, -0.99), 0.99)
+    return {"dw_up": config.step * (1 + up_down), "dw_down": config.step * (1 - up_down),
+            "w_lo": config.w_min, "w_hi": config.w_max, "movable": 1.0}
+
+
+def check_supported(config: DeviceConfig, key: str) -> None:
+    """Refuse what the event-driven Brian2 form cannot simulate, naming the config key."""
+    if config.ideal:
+        if not config.reads_ideally:
+            raise ConfigError(key, config.name, "a device without read noise or converters for backend "
+                              "brian2-spiking (the read side acts on the rate dynamics; use backend torch)")
+        return
+    refused = [
+        (config.mapping != "single", "mapping", config.mapping, "single (differential pairs run in torch only)"),
+        (config.response == "exp_step", "response", config.response,
+         "constant, soft_bounds, linear_step or nonlinear (exp_step has no closed form over n pulses; torch only)"),
+        (bool(config.write_noise_std), "write_noise_std", config.write_noise_std,
+         "0 for backend brian2-spiking (write noise needs a hidden state; torch only)"),
+        (not config.reads_ideally, "read_noise_std", config.read_noise_std,
+         "ideal reads for backend brian2-spiking (read noise, DAC and ADC act on the rate dynamics; torch only)"),
+    ]
+    for bad, field, value, expected in refused:
+        if bad:
+            raise ConfigError(f"{key} ({config.name}).{field}", value, expected)
+
+
+def write_code(config: DeviceConfig, delta: str) -> str:
+    """Abstract code that programs the requested change ``delta`` (an expression) into ``w``.
+
+    The temporaries are named dev_*; the synapse needs ``variables(config)``.
+    """
+    inv_step = repr(1.0 / config.step)
+    rounding = " + rand()" if config.rounding == "stochastic" else ""
+    lines = [f"dev_req = {delta}",
+             f"dev_n = floor(abs(dev_req) * {inv_step}{rounding}) * movable",
+             "dev_up = int(dev_req > 0)"]
+    lines += _response(config)
+    if config.dw_min_std:
+        lines.append(f"dev_new += {config.dw_min_std!r} * (dev_up * dw_up + (1 - dev_up) * dw_down)"
+                     " * pulse_noise(dev_n)")
+    lines += ["w = w + int(dev_n > 0) * (clip(dev_new, w_lo, w_hi) - w)",
+              "pulses_up += int(dev_up * dev_n)",
+              "pulses_down += int((1 - dev_up) * dev_n)"]
+    code = "\n".join(lines)
+    if uniform(config):
+        for name, value in _constants(config).items():
+            code = re.sub(rf"\b{name}\b", f"({value!r})", code)
+    return code
+
+
+NOISE_CPP = """
+double neurosim_pulse_noise(double n) {
+    // c2c noise of n pulses, N(0, n); drawn only for devices that get pulses (most get none)
+    return n > 0 ? sqrt(n) * brian::_random_generators[0].randn() : 0.0;
+}
+"""
+CURVE_CPP = """
+double neurosim_pulse_curve(double x, double n, double a, double b, double states) {
+    // NeuroSim's curve x(P) = b (1 - exp(-P / a)): read P off x, add n pulses, saturate at states
+    if (n <= 0) return x;
+    const double p = -a * log1p(-fmin(fmax(x / b, 0.0), 1.0 - 1e-12));
+    return b * (1.0 - exp(-fmin(fmax(p + n, 0.0), states) / a));
+}
+"""
+POW_CPP = """
+double neurosim_pulse_pow(double base, double n) {
+    return n > 0 ? pow(base, n) : 1.0;
+}
+"""
+
+
+def functions() -> dict:
+    """The Brian2 functions the write code calls, for a run's namespace.
+
+    A write touches every synapse of a layer, but few get a pulse: drawing the c2c noise and
+    taking the power of the closed form only for those (a branch, which Brian2's abstract code
+    has not) made a write of 392,000 devices about 5x faster in cpp_standalone (one core,
+    measured: constant response with c2c 14.3 -> 2.9 ms, linear_step 22.1 -> 4.2 ms). Holding
+    the parameters of ``uniform`` devices as constants saves the rest that can be saved: side by
+    side on a machine with two other jobs, ideal ``w += delta`` 0.28 ms, constant 3.2 ms,
+    linear_step 3.0 ms, linear_step with d2d spreads (five per-device arrays read) 5.7 ms
+    (``experiments/bench_spiking_device_write.py``).
+    numpy implementations for the numpy target; the cython target is not supported.
+    """
+    import brian2 as b2
+
+    def pulse_noise(n):
+        n = np.asarray(n, dtype=np.float64)
+        return np.where(n > 0, np.random.standard_normal(n.shape) * np.sqrt(np.maximum(n, 0)), 0.0)
+
+    def pulse_pow(base, n):
+        base, n = np.broadcast_arrays(np.asarray(base, dtype=np.float64), np.asarray(n, dtype=np.float64))
+        return np.where(n > 0, base ** np.where(n > 0, n, 0.0), 1.0)
+
+    def pulse_curve(x, n, a, b, states):
+        x, n = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(n, dtype=np.float64))
+        p = -a * np.log1p(-np.clip(x / b, 0.0, 1.0 - 1e-12))
+        return np.where(n > 0, b * (1.0 - np.exp(-np.clip(p + n, 0.0, states) / a)), x)
+
+    noise = b2.Function(pulse_noise, arg_units=[1], return_unit=1, stateless=False)
+    noise.implementations.add_implementation("cpp", code=NOISE_CPP, name="neurosim_pulse_noise")
+    power = b2.Function(pulse_pow, arg_units=[1, 1], return_unit=1)
+    power.implementations.add_implementation("cpp", code=POW_CPP, name="neurosim_pulse_pow")
+    curve = b2.Function(pulse_curve, arg_units=[1, 1, 1, 1, 1], return_unit=1)
+    curve.implementations.add_implementation("cpp", code=CURVE_CPP, name="neurosim_pulse_curve")
+    return {"pulse_noise": noise, "pulse_pow": power, "pulse_curve": curve}
+
+
+def _response(config: DeviceConfig) -> list[str]:
+    """``dev_new``: the weight after dev_n pulses of the sign dev_up (device_models._respond)."""
+    if config.response == "constant":
+        return ["dev_new = w + dev_n * (dev_up * dw_up - (1 - dev_up) * dw_down)"]
+    if config.response in ("soft_bounds", "linear_step"):
+        gamma_up, gamma_down = (1.0, 1.0) if config.response == "soft_bounds" else (config.gamma_up, config.gamma_down)
+        # n steps of w += step (1 - w / b): b - w - (b - w)(1 - step / b)^n, b where the step vanishes
+        up = (f"(w_hi / {gamma_up!r} - w) * (1 - pulse_pow(clip(1 - dw_up * {gamma_up!r} / w_hi, 0, 1), dev_n))"
+              if gamma_up else "dw_up * dev_n")
+        down = (f"(w_lo / {gamma_down!r} - w) * (1 - pulse_pow(clip(1 + dw_down * {gamma_down!r} / w_lo, 0, 1), dev_n))"
+                if gamma_down else "-dw_down * dev_n")
+        return [f"dev_new = w + dev_up * {up} + (1 - dev_up) * {down}"]
+    if config.response == "nonlinear":  # NeuroSim's curves, the pulse number P read off the state
+        states = float(config.states)
+        a_up, a_down = config.a_up * states, config.a_down * states
+        b_up, b_down = 1 / (1 - math.exp(-states / a_up)), 1 / (1 - math.exp(-states / a_down))
+        # pulse_curve: the curve's state after n pulses (identity for n = 0, without its logs and exps)
+        return [
+            "dev_x = clip((w - w_lo) / (w_hi - w_lo), 0, 1)",
+            f"dev_xu = pulse_curve(dev_x, dev_n * dev_up, {a_up!r}, {b_up!r}, {states!r})",
+            f"dev_xd = 1 - pulse_curve(1 - dev_x, dev_n * (1 - dev_up), {a_down!r}, {b_down!r}, {states!r})",
+            "dev_new = w + (dev_up * dev_xu + (1 - dev_up) * dev_xd - dev_x) * (w_hi - w_lo)",
+        ]
+    raise ConfigError("synapses.response", config.response, "a response with a closed form over n pulses")
+
+
+def per_device_values(array: DeviceArray, i_pre: np.ndarray, j_post: np.ndarray) -> dict[str, np.ndarray]:
+    """The torch array's per-device parameters, in the order of the synapses (i_pre, j_post).
+
+    Torch weights are [post, pre], as the synapses' matrices (``brian2_rate.synapse_values``).
+    """
+    if uniform(array.config):
+        return {}
+
+    def take(t) -> np.ndarray:
+        return np.ascontiguousarray(t.detach().cpu().double().numpy()[j_post, i_pre])
+
+    return {"dw_up": take(array.dw_up), "dw_down": take(array.dw_down), "w_lo": take(array.w_min),
+            "w_hi": take(array.w_max), "movable": 1.0 - take(array.stuck.double())}
+
+
+def add_pulses(array: DeviceArray, up: np.ndarray, down: np.ndarray, i_pre: np.ndarray, j_post: np.ndarray) -> None:
+    """Add one run's pulse counts (per synapse) to the torch array's per-device counters."""
+    import torch
+
+    for counter, values in ((array.pulses_up, up), (array.pulses_down, down)):
+        dense = np.zeros(tuple(counter.shape), dtype=np.int64)
+        dense[j_post, i_pre] = np.rint(values).astype(np.int64)
+        counter += torch.from_numpy(dense).to(counter.device)

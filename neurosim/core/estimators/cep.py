@@ -1,0 +1,84 @@
+"""Continual Equilibrium Propagation (C-EP, Ernoult et al. 2020, Eq. 5) and its vector-field form (C-VF).
+
+The free phase is EP's. In the nudged phase neurons and synapses move together: after each
+neural step s_t -> s_{t+1}, every parameter group n changes by
+
+    theta_{t+1} = theta_t + eta_n / (beta s) (dPhi/dtheta(x, s_{t+1}, theta_t) - dPhi/dtheta(x, s_t, theta_t))
+
+(s the model's nudge scale, as for EP), using only what exists at that moment: the rule is
+local in space and in time. For vector fields (C-VF) the model's local rule replaces the
+difference: theta_{t+1} = theta_t + eta_n / (beta s) (dF/dtheta(s_t))^T (s_{t+1} - s_t); both
+come from ``model.nudged_step``. Summed over the K steps it telescopes to EP's Eq. 2 as eta -> 0.
+``estimator.lr`` holds the eta of each layer. Every per-step update goes through
+``Synapses.apply`` (``neurosim.hardware.synapses``), the hook where device models act on each pulse, and the
+input drive is rebuilt after each step because W_1 and the biases have changed.
+
+The sign of beta is the sign of the feedback inside the phase: a step's change of the hidden
+states moves W_1 by (eta_1/beta) du x^T, which moves their drive by (eta_1/beta) |x|^2 du, the
+same way as du when beta > 0 (the summed update overshoots EP's, and runs away at large eta),
+the other way when beta < 0 (it falls short of EP's but stays bounded). So beta < 0 allows
+larger rates: experiments/cep_feedback.py, and README (C-EP-1h at beta = -0.2). That needs
+EP's -beta estimate to match the +beta one, true for smooth activations but not for clamped
+hard-sigmoid states (experiments/ep_sign_agreement.py).
+
+Rank-B path (ideal synapses, ``materialize_updates: false``, models that support it): while x
+is clamped, W_1 changes at step t by eta_1 du_t^T x / B (u = ``model.input_signal``), so the
+drive W_1 x moves by eta_1 (x x^T / B) du_t: a B x B product instead of rebuilding a
+[B, 784] x [784, n_1] product and forming W_1's update. The per-step changes of W_1 then sum
+(telescope) to one update applied at the end of the phase: the same weights, up to rounding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from neurosim.errors import ConfigError
+from neurosim.core.estimators.base import Estimator, StepResult
+
+
+class ContinualEP(Estimator):
+    """No ``compute``: the updates are applied while the phase runs, so only ``train_step`` exists."""
+
+    def __init__(self, model, cost, config, synapses=None) -> None:
+        super().__init__(model, cost, config, synapses)
+        if config.symmetric:
+            raise ConfigError("estimator.symmetric", True,
+                              "false for C-EP/C-VF (their updates happen during one nudged phase)")
+        if cost.param_groups():
+            raise ConfigError("loss", "cross_entropy", "mse for C-EP/C-VF (the read-out is not part of the dynamics)")
+
+    @torch.no_grad()
+    def train_step(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> StepResult:
+        model, cost = self.model, self.cost
+        beta = self.draw_beta(generator)
+        drive, state = self.free_phase(x)
+        result = self._result(state, y)
+        force_scale = beta * model.nudge_scale
+        update_scale = 1.0 / force_scale
+        groups, lrs = self.groups, self.lrs
+        rank_b = (model.supports_rank_b_drive and not self.config.materialize_updates
+                  and self.synapses.ideal)  # devices must see every per-step update of W_1
+        if rank_b:
+            batch = x.shape[0]
+            gram = x @ x.t() / batch
+            du_sum = torch.zeros_like(state[0])
+            drive_step = model.drive_gain * lrs[0] * update_scale
+        for _ in range(self.config.K):
+            force = cost.force(model.output(state), y).mul_(force_scale)
+            new, local, du = model.nudged_step(x, state, drive, force, first_layer=not rank_b)
+            local = [d.mul_(update_scale) for d in local]
+            if rank_b:
+                du_sum += du
+                self.synapses.apply(groups[1:], model.split_groups(local, skip_first=True), lrs[1:])
+                first = torch.addmm(drive[0], gram, du, alpha=drive_step).add_(du.mean(0), alpha=drive_step)
+                drive = [first] + model.bias_drives()
+            else:
+                self.synapses.apply(groups, model.split_groups(local), lrs)
+                drive = model.prepare(x)
+            state = new
+        if rank_b:
+            du_sum.mul_(update_scale)
+            self.synapses.apply(groups[:1], [[du_sum.t() @ x / batch, du_sum.mean(0)]], lrs[:1])
+        return result
+
