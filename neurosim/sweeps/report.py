@@ -18,7 +18,9 @@ from typing import Any
 
 from neurosim.errors import NeurosimError
 from neurosim.io import atomic_write, atomic_write_text
-from neurosim.sweeps.spec import REFERENCE_NAME, PlotSpec, _format
+from neurosim.sweeps.locks import live_driver
+from neurosim.sweeps.spec import REFERENCE_NAME, PlotSpec, format_value
+from neurosim.sweeps.state import MANIFEST, POINT_FILE, point_state, read_json
 
 RESULT_KEYS = ("test_error", "best_test_error", "train_error", "epochs", "wall_seconds", "samples_per_second")
 DEVICE_KEYS = ("pulses", "pulses_per_device_mean", "pulses_per_device_max", "energy_joules")
@@ -60,7 +62,7 @@ def report(out: str | Path, write_plots: bool = True, metric: str | None = None)
 
 
 def _manifest(out_dir: Path) -> dict[str, Any]:
-    path = out_dir / "sweep.json"
+    path = out_dir / MANIFEST
     try:
         return json.loads(path.read_text())
     except OSError:
@@ -76,8 +78,6 @@ def collect_rows(out_dir: Path, only: str | None = None) -> list[dict[str, Any]]
     run started but the sweep process that ran it is dead: killed, or stopped; the next sweep
     resumes it) or pending.
     """
-    from neurosim.sweeps.execution import POINT_FILE, live_driver, point_state
-
     manifest = _manifest(out_dir)
     driver = live_driver(out_dir)
     rows = []
@@ -86,12 +86,12 @@ def collect_rows(out_dir: Path, only: str | None = None) -> list[dict[str, Any]]
             continue
         run_dir = out_dir / "points" / point["name"]
         state = point_state(run_dir, point["epochs"])
-        record = _read(run_dir / POINT_FILE)
+        record = read_json(run_dir / POINT_FILE)
         if state == "pending" and record.get("status") == "running":
             state = _started_state(record, driver)
         row: dict[str, Any] = {"point": point["name"], **point["values"], "status": state}
         if state == "done":
-            result = _read(run_dir / "result.json")
+            result = read_json(run_dir / "result.json")
             row.update({k: result.get(k) for k in RESULT_KEYS})
             row.update({k: v for k, v in result.get("synapses", {}).items() if k in DEVICE_KEYS})
         row["attempts"] = record.get("attempts", 0)
@@ -106,13 +106,6 @@ def _started_state(record: dict[str, Any], driver: dict[str, Any] | None) -> str
     if driver is None:
         return "interrupted"
     return "running" if record.get("started", 0) >= driver.get("started", 0) - 1 else "pending"
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def columns(rows: list[dict[str, Any]], keys: list[str]) -> list[str]:
@@ -151,7 +144,7 @@ def format_table(rows: list[dict[str, Any]], keys: list[str]) -> str:
     header = [*shorts, "status", "test err", "best", "epochs", "wall s", *device, "error"]
     lines = []
     for row in rows:
-        values = [_format(row[k]) if k in row else "-" for k in keys]
+        values = [format_value(row[k]) if k in row else "-" for k in keys]
         if row["point"] == REFERENCE_NAME and values:
             values[0] = REFERENCE_NAME
         cells = [*values, row["status"], _pct(row.get("test_error")), _pct(row.get("best_test_error")),
@@ -240,14 +233,14 @@ def _lines(plt: Any, spec: PlotSpec, done: list[dict[str, Any]], reference: dict
         if not points:
             continue
         px, mean, std, count = zip(*points)
-        text = f"{_short_names([spec.lines])[0]} = {_format(group)}" if spec.lines else spec.metric
+        text = f"{_short_names([spec.lines])[0]} = {format_value(group)}" if spec.lines else spec.metric
         ax.errorbar(px, mean, yerr=std if max(count) > 1 else None, fmt="o-", ms=4, capsize=3, label=text,
                     color=f"C{i % 10}")
     if reference is not None and reference.get("status") == "done" and reference.get(spec.metric) is not None:
         value = reference[spec.metric] * scale
         ax.axhline(value, color="k", ls="--", lw=1, label=f"{label}: {value:.3g}{unit}")
     if not numeric:
-        ax.set_xticks(range(len(xs)), [_format(x) for x in xs], rotation=30, fontsize=8)
+        ax.set_xticks(range(len(xs)), [format_value(x) for x in xs], rotation=30, fontsize=8)
     logx = spec.logx if spec.logx is not None else (
         numeric and xs and min(xs) > 0 and max(xs) / min(xs) > 20)
     if logx and numeric:
@@ -255,7 +248,7 @@ def _lines(plt: Any, spec: PlotSpec, done: list[dict[str, Any]], reference: dict
     if numeric and 0 < len(xs) <= 12:  # label the swept values themselves, not a generic scale
         from matplotlib.ticker import NullFormatter
 
-        ax.set_xticks(xs, [_format(x) for x in xs], fontsize=8)
+        ax.set_xticks(xs, [format_value(x) for x in xs], fontsize=8)
         ax.xaxis.set_minor_formatter(NullFormatter())
     if spec.logy:
         ax.set_yscale("log")
@@ -290,8 +283,8 @@ def _heatmap(plt: Any, spec: PlotSpec, rows: list[dict[str, Any]], done: list[di
             text = "failed" if math.isnan(grid[j, i]) else f"{grid[j, i]:.3g}"
             ax.text(i, j, text, ha="center", va="center", fontsize=8,
                     color="w" if not math.isnan(grid[j, i]) and grid[j, i] > numpy.nanmean(grid) else "k")
-    ax.set_xticks(range(len(xs)), [_format(x) for x in xs], rotation=30, fontsize=8)
-    ax.set_yticks(range(len(ys)), [_format(y) for y in ys], fontsize=8)
+    ax.set_xticks(range(len(xs)), [format_value(x) for x in xs], rotation=30, fontsize=8)
+    ax.set_yticks(range(len(ys)), [format_value(y) for y in ys], fontsize=8)
     ax.set_xlabel(spec.x)
     ax.set_ylabel(spec.y)
     fig.colorbar(image, ax=ax, label=f"{spec.metric}{' (%)' if unit else ''}")

@@ -20,7 +20,7 @@ import neurosim
 from neurosim.presets import available
 from neurosim.cli import main
 from neurosim.errors import ConfigError
-from neurosim.sweeps.execution import usable_cores
+from neurosim.sweeps.cluster import usable_cores
 from neurosim.sweeps.spec import SweepSpec
 
 from mnist_data import SAMPLE_OVERRIDES
@@ -356,12 +356,12 @@ def test_a_killed_worker_is_retried_and_the_point_resumes(tmp_path, cluster):
 
 
 def test_local_workers_keep_glibc_adaptive_malloc():
-    # Dask's default MALLOC_TRIM_THRESHOLD_ made training 1.7x slower in a worker (see _local_cluster)
+    # Dask's default MALLOC_TRIM_THRESHOLD_ made training 1.7x slower in a worker (see local_cluster)
     from distributed import Client
 
-    from neurosim.sweeps.execution import _local_cluster
+    from neurosim.sweeps.cluster import local_cluster
 
-    with _local_cluster(1) as local, Client(local) as client:
+    with local_cluster(1) as local, Client(local) as client:
         nanny = next(iter(local.workers.values()))
         assert "MALLOC_TRIM_THRESHOLD_" not in nanny.pre_spawn_env and nanny.pre_spawn_env["OMP_NUM_THREADS"] == "1"
         if "MALLOC_TRIM_THRESHOLD_" not in os.environ:  # a Dask nanny started earlier in this process sets it

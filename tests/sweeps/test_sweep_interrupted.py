@@ -17,7 +17,8 @@ import yaml
 
 import neurosim
 from neurosim.cli import main
-from neurosim.sweeps.execution import LOCK_FILE, POINT_FILE, STALE_SECONDS, live_driver
+from neurosim.sweeps.locks import LOCK_FILE, STALE_SECONDS, live_driver
+from neurosim.sweeps.state import POINT_FILE
 
 SAMPLE = ["data.name=mnist-sample", "data.train_subset=200", "data.test_subset=100", "circuit.layers=[784, 32, 10]"]
 
@@ -122,8 +123,8 @@ def child(queue):
     made = []
     register = resource_tracker.register
     resource_tracker.register = lambda name, rtype: (made.append(rtype), register(name, rtype))
-    from neurosim.sweeps.execution import _thread_lock_for_tqdm
-    _thread_lock_for_tqdm()
+    from neurosim.sweeps.worker import thread_lock_for_tqdm
+    thread_lock_for_tqdm()
     from tqdm.auto import tqdm
     for _ in tqdm(range(3), disable=True):
         pass
