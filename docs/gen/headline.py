@@ -4,8 +4,8 @@
     python docs/gen/headline.py --write    rewrite README.md between <!-- headline:start --> and <!-- headline:end -->
     python docs/gen/headline.py --check    exit 1 if README.md's block is not what --write would write
 
-Links point at the documentation site when mkdocs.yml has a site_url, else at the results
-templates in docs/gen/results/.
+Each row links the result files it reads (experiments/results/...), and its results page on
+the documentation site when mkdocs.yml has a site_url (else it names the page).
 """
 
 from __future__ import annotations
@@ -62,11 +62,17 @@ def ours(row: dict) -> str:
 
 
 def source(row: dict) -> str:
+    """The result files a row reads, linked: on GitHub a run folder shows its config.yaml,
+    metrics.jsonl, result.json and curves.png."""
+    def link(rel: str) -> str:
+        if not (RESULTS / rel).exists():
+            raise GenError(f"headline.yaml: experiments/results/{rel} does not exist")
+        return f"[`{rel}`](experiments/results/{rel})"
     if row["kind"] == "run":
-        return f"`{row['run']}`"
+        return link(row["run"])
     if row["kind"] == "mean":
-        return ", ".join(f"`{n}`" for n in row["runs"])
-    return f"`{row['path']}`"
+        return ", ".join(link(n) for n in row["runs"])
+    return link(row["path"])
 
 
 def render(link_base: str | None = None) -> str:
@@ -83,16 +89,18 @@ def render(link_base: str | None = None) -> str:
         page = row["page"]
         if page not in PAGE_TITLES:
             raise GenError(f"headline.yaml: unknown page {page!r}")
-        target = f"{link_base}{page}/" if link_base.startswith("http") else f"{link_base}{page}.md"
-        out.append([row["what"], row["paper"], f"**{ours(row)}**", source(row),
-                    f"[{PAGE_TITLES[page]}]({target})"])
+        if link_base.startswith("http"):
+            where = f"[{PAGE_TITLES[page]}]({link_base}{page}/)"
+        else:  # no published site: name the page of the built site (mkdocs serve), no dead link
+            where = f"results: {PAGE_TITLES[page]}"
+        out.append([row["what"], row["paper"], f"**{ours(row)}**", source(row), where])
     return table(["result", "paper", "neurosim", "from experiments/results", "full results"], out)
 
 
 def _site_base() -> str:
     text = (ROOT / "mkdocs.yml").read_text()
     m = re.search(r"^site_url:\s*(\S+)", text, re.M)
-    return m.group(1).rstrip("/") + "/results/" if m else "docs/gen/results/"
+    return m.group(1).rstrip("/") + "/results/" if m else ""
 
 
 def block() -> str:
