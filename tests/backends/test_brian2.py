@@ -308,7 +308,7 @@ def test_standalone_progress_lines_reach_the_callback(tmp_path):
     thread passes the latest one on while it runs and once more at the end."""
     import time
 
-    from neurosim.backends.brian2.rate import PROGRESS_TAG, _ProgressWatcher
+    from neurosim.backends.brian2.rate import PROGRESS_TAG, ProgressWatcher as _ProgressWatcher
 
     stdout = tmp_path / "stdout.txt"
     seen = []

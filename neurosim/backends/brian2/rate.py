@@ -26,14 +26,16 @@ Targets: 'numpy' and 'cython' (runtime: the objects are rebuilt for each run, ch
 (``Layout``), into a cache folder named by its hash; later runs, in this process or another
 one, pass new weights, order, betas and gates through ``device.run(run_args=...)``. Weights
 enter and leave by the synapses' (i, j) indices (``weights``).
+
+The run's data (``Layout``, ``Schedule``, ``RunOutput``) live in ``brian2.schedule`` and the
+target machinery (runtime preferences, the standalone binary's progress lines) in
+``brian2.targets``; their names are importable from here too, as before.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,101 +43,16 @@ import numpy as np
 
 from neurosim.errors import ConfigError, NeurosimError
 from neurosim.backends.brian2 import equations as eq
+from neurosim.backends.brian2.schedule import Layout, Params, RunOutput, Schedule, schedule_tables
+from neurosim.backends.brian2.targets import (PROGRESS_TAG, TARGETS, ProgressWatcher, array_digest, codegen_target,
+                                              standalone_report)
 from neurosim.backends.brian2.weights import matrix_from_synapses, synapse_values
 
-TARGETS = ("cpp_standalone", "cython", "numpy")
+__all__ = ["PROGRESS_TAG", "TARGETS", "Brian2RateNetwork", "Layout", "Params", "ProgressWatcher", "RunOutput",
+           "Schedule", "default_build_dir", "schedule_tables", "standalone_report"]
+
 _ACTIVE_STANDALONE: Brian2RateNetwork | None = None
 """The network whose objects Brian2's (single) standalone device holds now."""
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Everything the generated code depends on: one compiled standalone project per Layout."""
-
-    sizes: tuple[int, ...]
-    """Input, hidden..., output sizes."""
-    activation: str
-    eps: float
-    """dt / tau (the torch model's Euler step)."""
-    tau_ms: float
-    clamp: bool
-    T: int
-    K: int
-    rule: str
-    """'ep' (update at the end of the nudged phase) or 'cep' (continual, during it)."""
-    n_examples: int
-    """Examples per run."""
-    n_rows: int
-    """Rows of the data table."""
-    record_states: bool = False
-    """Record every layer's state at every step (tests; costly for long runs)."""
-
-    def __post_init__(self) -> None:
-        if self.rule not in ("ep", "cep"):
-            raise ConfigError("estimator.name", self.rule, "ep or cep for the Brian2 backend")
-        if self.T < 1 or self.K < 0:
-            raise ConfigError("estimator.T", (self.T, self.K), "T >= 1 free steps and K >= 0 nudged steps")
-        if len(self.sizes) < 2:
-            raise ConfigError("circuit.layers", list(self.sizes), "at least two layer sizes")
-        eq.rho_expression(self.activation)
-
-    @property
-    def steps_per_example(self) -> int:
-        return self.T + self.K
-
-    def key(self) -> str:
-        """Short hash naming the standalone project folder of this layout."""
-        text = json.dumps(asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@dataclass
-class Schedule:
-    """What one run presents: the data table and, per example, its row, beta and gate."""
-
-    images: np.ndarray
-    """[n_rows, n_in] rates rho(s^0) = x."""
-    targets: np.ndarray
-    """[n_rows, n_out] (one-hot) targets."""
-    rows: np.ndarray
-    """[n_examples] row of each example."""
-    betas: np.ndarray
-    """[n_examples] nudging strength, sign included (non-zero; unused where gate is 0)."""
-    gates: np.ndarray
-    """[n_examples] 1: learn from the example, 0: evaluate it only."""
-
-    def check(self, layout: Layout) -> None:
-        n_in, n_out = layout.sizes[0], layout.sizes[-1]
-        expect = {"images": (layout.n_rows, n_in), "targets": (layout.n_rows, n_out),
-                  "rows": (layout.n_examples,), "betas": (layout.n_examples,), "gates": (layout.n_examples,)}
-        for name, shape in expect.items():
-            got = np.shape(getattr(self, name))
-            if got != shape:
-                raise NeurosimError(f"Brian2 schedule: {name} has shape {got}, the network was built for {shape}")
-        if np.any(np.asarray(self.betas) == 0):
-            raise NeurosimError("Brian2 schedule: beta must be non-zero for every example")
-        rows = np.asarray(self.rows)
-        if len(rows) and (rows.min() < 0 or rows.max() >= layout.n_rows):
-            raise NeurosimError(f"Brian2 schedule: rows outside the data table of {layout.n_rows} rows")
-
-
-@dataclass
-class RunOutput:
-    """What a run tells the trainer and the tests."""
-
-    free_outputs: np.ndarray
-    """[n_examples, n_out]: the output layer at the end of each free phase (s_T)."""
-    states: list[np.ndarray] | None = None
-    """With ``record_states``: per layer, [steps, size], the state after every step."""
-    seconds: float = 0.0
-    """Wall time of the simulation itself (the standalone binary, or Network.run)."""
-    cpu_seconds: float = 0.0
-    """CPU time of the same (the binary as a child process; this process for runtime targets):
-    on a shared machine, the throughput that does not depend on the other jobs."""
-
-
-Params = list[tuple[np.ndarray, np.ndarray]]
-"""(W_n [post, pre], b_n) per weight layer, input side first, float64."""
 
 
 class Brian2RateNetwork:
@@ -195,7 +112,7 @@ class Brian2RateNetwork:
 
         import brian2 as b2
 
-        with _codegen_target(self.target):
+        with codegen_target(self.target):
             objects = self._runtime_objects(schedule)
             for syn, (w, _) in zip(objects["synapses"], self.params):
                 syn.w[:] = synapse_values(w, syn.i[:], syn.j[:])
@@ -285,7 +202,7 @@ class Brian2RateNetwork:
             args.append(f"{name}={os.path.join('static_arrays', path.name)}")
 
         for name, values in (("x_ta.values", schedule.images), ("y_ta.values", schedule.targets)):
-            if _digest(values) != self._built_data.get(name):  # the binary holds the table it was built with
+            if array_digest(values) != self._built_data.get(name):  # the binary holds the table it was built with
                 put(name, values, shared=True)
         for name in ("row_ta", "beta_ta", "gate_ta"):
             put(f"{name}.values", getattr(schedule, name.replace("_ta", "s")))
@@ -300,7 +217,7 @@ class Brian2RateNetwork:
         results = f"results_{tag}"
         t0, before = time.perf_counter(), os.times()
         try:
-            with _ProgressWatcher(Path(device.project_dir) / results / "stdout.txt", self.on_progress):
+            with ProgressWatcher(Path(device.project_dir) / results / "stdout.txt", self.on_progress):
                 device.run(results_directory=results, run_args=args, with_output=False)
             seconds, after = time.perf_counter() - t0, os.times()
             cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
@@ -345,62 +262,7 @@ class Brian2RateNetwork:
         device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
         self._standalone = objects
         self._device = get_device()
-        self._built_data = {"x_ta.values": _digest(schedule.images), "y_ta.values": _digest(schedule.targets)}
-
-
-PROGRESS_TAG = "neurosim-progress"
-
-
-def standalone_report() -> dict[str, Any]:
-    """``Network.run`` arguments with which the compiled binary prints its progress every 2 s of
-    wall time (flushed) to the stdout file of its results folder."""
-    from brian2 import second
-
-    return {"report": f'std::cout << "{PROGRESS_TAG} " << completed << " " << elapsed << std::endl;',
-            "report_period": 2 * second}
-
-
-class _ProgressWatcher:
-    """Reads a running binary's progress lines from its stdout file and passes them on (a thread)."""
-
-    def __init__(self, path: Path, callback: Callable[[float, float], None] | None, every: float = 1.0) -> None:
-        self.path, self.callback, self.every = path, callback, every
-        self._stop: Any = None
-
-    def __enter__(self) -> _ProgressWatcher:
-        if self.callback is not None:
-            import threading
-
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._watch, daemon=True)
-            self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.every):
-            self._report()
-
-    def _report(self) -> None:
-        try:
-            lines = self.path.read_text().splitlines()
-        except OSError:
-            return
-        for line in reversed(lines):
-            parts = line.split()
-            if len(parts) == 3 and parts[0] == PROGRESS_TAG:
-                self.callback(float(parts[1]), float(parts[2]))
-                return
-
-    def __exit__(self, *exc: object) -> None:
-        if self._stop is not None:
-            self._stop.set()
-            self._thread.join()
-            self._report()
-
-
-def _digest(values: np.ndarray) -> str:
-    """Content hash of an array as the binary would read it (float64, C order)."""
-    return hashlib.md5(np.ascontiguousarray(values, dtype=np.float64).data).hexdigest()
+        self._built_data = {"x_ta.values": array_digest(schedule.images), "y_ta.values": array_digest(schedule.targets)}
 
 
 def default_build_dir(layout: Layout) -> Path:
@@ -408,41 +270,6 @@ def default_build_dir(layout: Layout) -> Path:
     root = os.environ.get("NEUROSIM_BRIAN2_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "neurosim", "brian2")
     return Path(root) / f"rate_{layout.key()}"
-
-
-class _codegen_target:
-    """Set Brian2's runtime code-generation target for one run, then restore it."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def __enter__(self) -> None:
-        import brian2 as b2
-        from brian2.devices.device import get_device, set_device
-
-        if type(get_device()).__name__ != "RuntimeDevice":
-            set_device("runtime")
-        self.previous = b2.prefs.codegen.target
-        b2.prefs.codegen.target = self.target
-
-    def __exit__(self, *exc: object) -> None:
-        import brian2 as b2
-
-        b2.prefs.codegen.target = self.previous
-
-
-def schedule_tables(schedule: Schedule, period: Any) -> dict[str, Any]:
-    """The schedule as Brian2 TimedArrays (images and targets by example row, per-example row,
-    beta and learning gate), with fixed names so that a rebuilt standalone project has the same code."""
-    import brian2 as b2
-    from brian2 import ms
-
-    def table(values: Any, dt: Any, name: str) -> Any:
-        return b2.TimedArray(np.asarray(values, dtype=np.float64), dt=dt, name=name)
-
-    return {"x_ta": table(schedule.images, 1 * ms, "x_ta"), "y_ta": table(schedule.targets, 1 * ms, "y_ta"),
-            "row_ta": table(schedule.rows, period, "row_ta"), "beta_ta": table(schedule.betas, period, "beta_ta"),
-            "gate_ta": table(schedule.gates, period, "gate_ta")}
 
 
 def _build_objects(layout: Layout, schedule: Schedule, lrs: list[float]) -> dict[str, Any]:
