@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
     study = sub.add_parser("asymmetry", help="Fig. 1c: C-VF at several initial weight angles, "
                                              "Theorem-1 agreement before training vs final test error")
-    study.add_argument("study", help="study YAML (e.g. experiments/fig1c_cvf.yaml) or its name")
+    study.add_argument("study", help="study YAML, or the name of a shipped study (e.g. fig1c_cvf)")
     study.add_argument("--out", help="study folder (default: runs/<name>); an existing one is resumed")
     study.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a key of every run, e.g. --set train.epochs=2 (repeatable)")
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="run (or continue) a sweep: many training runs on local worker "
                                          "processes or a Dask cluster, resumable, with results.csv")
-    sweep.add_argument("sweep", help="sweep YAML, or the name of a shipped sweep (experiments/sweeps/)")
+    sweep.add_argument("sweep", help="sweep YAML, or the name of a shipped sweep (neurosim list)")
     sweep.add_argument("--out", help="sweep folder (default: runs/<name>); an existing one is continued")
     sweep.add_argument("--workers", type=int, help="local worker processes (default: one per core; "
                                                    "0: run the points in this process)")
