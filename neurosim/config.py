@@ -326,13 +326,23 @@ class SynapsesConfig:
         entry = self.layers[index]
         return entry.device or self.device, {**self.params, **entry.params}
 
+    def layer_device(self, index: int, prefix: str = "synapses"):
+        """The validated device record (``neurosim.hardware.devices.DeviceConfig``) of weight layer
+        ``index``. Records are loaded once per preset file and overrides (``device_config``
+        caches them): validating the config, assembling the network and a backend's checks all
+        ask here and share one read of each preset."""
+        from neurosim.hardware.devices import device_config
+
+        name, params = self.layer(index)
+        key = f"{prefix}.layers[{index}].params" if self.layers else f"{prefix}.params"
+        return device_config(name, params, key)
+
     def validate(self, prefix: str) -> None:
         from neurosim.hardware.devices import device_config
 
         device_config(self.device, self.params, f"{prefix}.params")  # raises on a bad name or value
-        for index, entry in enumerate(self.layers):
-            name, params = self.layer(index)
-            device_config(name, params, f"{prefix}.layers[{index}].params")
+        for index in range(len(self.layers)):
+            self.layer_device(index, prefix)
 
 
 @dataclass

@@ -56,7 +56,10 @@ def pulse_png(config) -> bytes:
 def render() -> dict[str, str | bytes]:
     from neurosim.hardware.devices import DeviceConfig, device_config
 
-    docs = attribute_docs(DeviceConfig)
+    docs: dict[str, str] = {}
+    for cls in reversed(DeviceConfig.__mro__):  # the common fields and each response law's own
+        if dataclasses.is_dataclass(cls):
+            docs.update(attribute_docs(cls))
     fields = {f.name: f for f in dataclasses.fields(DeviceConfig)}
     out: dict[str, str | bytes] = {}
     summary, sections = [], []
@@ -105,7 +108,7 @@ def render() -> dict[str, str | bytes]:
     page = [
         "# Device catalog\n\n",
         "Generated at build time from `neurosim/presets/devices/*.yaml` (every preset, every parameter it sets, its sources) "
-        "and `neurosim/device_models.py` (the meaning of each parameter, the pulse-response plots). "
+        "and `neurosim/hardware/` (the meaning of each parameter: `records.py` and each law's module in `responses/`; the pulse-response plots). "
         "On the command line: `neurosim devices` lists the presets, `neurosim devices show NAME` prints one "
         "and draws its plot. A config selects one with `synapses.device: NAME` and overrides its parameters "
         "with `synapses.params` ([config keys](config.md#synapses)).\n\n",

@@ -76,13 +76,7 @@ def build_synapses(config: Config, model: LayeredModel, groups: list[list[nn.Par
     """Ideal synapses, or the devices of ``config.synapses`` behind the weight matrices/kernels
     (one device type per weight layer), with the read side the model then uses. Building it clips
     the initial weights into each device's range (and sets stuck devices)."""
-    from neurosim.hardware.devices import device_config
-
-    configs = []
-    for index in range(len(groups)):
-        name, params = config.synapses.layer(index)
-        prefix = f"synapses.layers[{index}].params" if config.synapses.layers else "synapses.params"
-        configs.append(device_config(name, params, prefix))
+    configs = [config.synapses.layer_device(index) for index in range(len(groups))]  # loaded at validation
     read_side = _read_side(config, model, configs)
     if all(c.ideal for c in configs) and read_side is None:
         return Synapses()

@@ -8,26 +8,28 @@ matching probability) or down, each moving the device by its step response. The 
 the same arithmetic as ``neurosim.hardware.devices.DeviceArray`` (closed forms over n pulses of one
 sign, cycle-to-cycle noise whose variance adds over the n pulses, clipping at each device's
 bounds, stuck devices that never move), written as Brian2 abstract code so that it runs in the
-generated C++ of cpp_standalone. The per-device parameters (device-to-device spreads, stuck
+generated C++ of cpp_standalone. Each response law's part of that code (and the helper functions
+it calls) is the law's own (``neurosim.hardware.responses``: ``brian2_update``,
+``brian2_functions``); this module adds what is common to every law. The per-device parameters (device-to-device spreads, stuck
 devices) are the torch arrays' own, loaded into synapse variables by the synapses' indices,
 and the pulse counters come back to them after every run: the torch and Brian2 simulations of
 one config use the same devices (tested to 1e-12 with deterministic rounding).
 
 What has no event form here is refused with a ConfigError: differential pairs (two devices and
-a refresh per synapse), ``exp_step`` (pulse by pulse, no closed form), write noise (a hidden
+a refresh per synapse), laws without an event form (``exp_step``: pulse by pulse, no closed
+form), write noise (a hidden
 state beside the presented weight) and the read side (read noise, DAC/ADC act on the rate
 dynamics, not on spikes).
 """
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
 
-from neurosim.hardware.devices import DeviceArray, DeviceConfig
 from neurosim.errors import ConfigError
+from neurosim.hardware.devices import LAWS, DeviceArray, DeviceConfig
 
 PER_DEVICE_VARIABLES = """dw_up : 1 (constant)  # device: step of an up pulse
 dw_down : 1 (constant)  # device: step of a down pulse
@@ -69,8 +71,8 @@ def check_supported(config: DeviceConfig, key: str) -> None:
         return
     refused = [
         (config.mapping != "single", "mapping", config.mapping, "single (differential pairs run in torch only)"),
-        (config.response == "exp_step", "response", config.response,
-         "constant, soft_bounds, linear_step or nonlinear (exp_step has no closed form over n pulses; torch only)"),
+        (bool(config.law.brian2_refusal), "response", config.response,
+         f"{_event_laws()} ({config.response} {config.law.brian2_refusal})"),
         (bool(config.write_noise_std), "write_noise_std", config.write_noise_std,
          "0 for backend brian2-spiking (write noise needs a hidden state; torch only)"),
         (not config.reads_ideally, "read_noise_std", config.read_noise_std,
@@ -91,7 +93,10 @@ def write_code(config: DeviceConfig, delta: str) -> str:
     lines = [f"dev_req = {delta}",
              f"dev_n = floor(abs(dev_req) * {inv_step}{rounding}) * movable",
              "dev_up = int(dev_req > 0)"]
-    lines += _response(config)
+    response = config.law.brian2_update(config)
+    if response is None:
+        raise ConfigError("synapses.response", config.response, "a response with a closed form over n pulses")
+    lines += response
     if config.dw_min_std:
         lines.append(f"dev_new += {config.dw_min_std!r} * (dev_up * dw_up + (1 - dev_up) * dw_down)"
                      " * pulse_noise(dev_n)")
@@ -111,19 +116,12 @@ double neurosim_pulse_noise(double n) {
     return n > 0 ? sqrt(n) * brian::_random_generators[0].randn() : 0.0;
 }
 """
-CURVE_CPP = """
-double neurosim_pulse_curve(double x, double n, double a, double b, double states) {
-    // NeuroSim's curve x(P) = b (1 - exp(-P / a)): read P off x, add n pulses, saturate at states
-    if (n <= 0) return x;
-    const double p = -a * log1p(-fmin(fmax(x / b, 0.0), 1.0 - 1e-12));
-    return b * (1.0 - exp(-fmin(fmax(p + n, 0.0), states) / a));
-}
-"""
-POW_CPP = """
-double neurosim_pulse_pow(double base, double n) {
-    return n > 0 ? pow(base, n) : 1.0;
-}
-"""
+
+
+def _event_laws() -> str:
+    """The laws with an event form, as a sentence ("constant, soft_bounds, ... or nonlinear")."""
+    names = [name for name, law in LAWS.items() if law.brian2_refusal == ""]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def functions() -> dict:
@@ -137,7 +135,8 @@ def functions() -> dict:
     side on a machine with two other jobs, ideal ``w += delta`` 0.28 ms, constant 3.2 ms,
     linear_step 3.0 ms, linear_step with d2d spreads (five per-device arrays read) 5.7 ms
     (``experiments/bench_spiking_device_write.py``).
-    numpy implementations for the numpy target; the cython target is not supported.
+    numpy implementations for the numpy target; the cython target is not supported. The laws'
+    own helpers (``pulse_pow``, ``pulse_curve``) come from their modules.
     """
     import brian2 as b2
 
@@ -145,48 +144,17 @@ def functions() -> dict:
         n = np.asarray(n, dtype=np.float64)
         return np.where(n > 0, np.random.standard_normal(n.shape) * np.sqrt(np.maximum(n, 0)), 0.0)
 
-    def pulse_pow(base, n):
-        base, n = np.broadcast_arrays(np.asarray(base, dtype=np.float64), np.asarray(n, dtype=np.float64))
-        return np.where(n > 0, base ** np.where(n > 0, n, 0.0), 1.0)
-
-    def pulse_curve(x, n, a, b, states):
-        x, n = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(n, dtype=np.float64))
-        p = -a * np.log1p(-np.clip(x / b, 0.0, 1.0 - 1e-12))
-        return np.where(n > 0, b * (1.0 - np.exp(-np.clip(p + n, 0.0, states) / a)), x)
-
     noise = b2.Function(pulse_noise, arg_units=[1], return_unit=1, stateless=False)
     noise.implementations.add_implementation("cpp", code=NOISE_CPP, name="neurosim_pulse_noise")
-    power = b2.Function(pulse_pow, arg_units=[1, 1], return_unit=1)
-    power.implementations.add_implementation("cpp", code=POW_CPP, name="neurosim_pulse_pow")
-    curve = b2.Function(pulse_curve, arg_units=[1, 1, 1, 1, 1], return_unit=1)
-    curve.implementations.add_implementation("cpp", code=CURVE_CPP, name="neurosim_pulse_curve")
-    return {"pulse_noise": noise, "pulse_pow": power, "pulse_curve": curve}
-
-
-def _response(config: DeviceConfig) -> list[str]:
-    """``dev_new``: the weight after dev_n pulses of the sign dev_up (device_models._respond)."""
-    if config.response == "constant":
-        return ["dev_new = w + dev_n * (dev_up * dw_up - (1 - dev_up) * dw_down)"]
-    if config.response in ("soft_bounds", "linear_step"):
-        gamma_up, gamma_down = (1.0, 1.0) if config.response == "soft_bounds" else (config.gamma_up, config.gamma_down)
-        # n steps of w += step (1 - w / b): b - w - (b - w)(1 - step / b)^n, b where the step vanishes
-        up = (f"(w_hi / {gamma_up!r} - w) * (1 - pulse_pow(clip(1 - dw_up * {gamma_up!r} / w_hi, 0, 1), dev_n))"
-              if gamma_up else "dw_up * dev_n")
-        down = (f"(w_lo / {gamma_down!r} - w) * (1 - pulse_pow(clip(1 + dw_down * {gamma_down!r} / w_lo, 0, 1), dev_n))"
-                if gamma_down else "-dw_down * dev_n")
-        return [f"dev_new = w + dev_up * {up} + (1 - dev_up) * {down}"]
-    if config.response == "nonlinear":  # NeuroSim's curves, the pulse number P read off the state
-        states = float(config.states)
-        a_up, a_down = config.a_up * states, config.a_down * states
-        b_up, b_down = 1 / (1 - math.exp(-states / a_up)), 1 / (1 - math.exp(-states / a_down))
-        # pulse_curve: the curve's state after n pulses (identity for n = 0, without its logs and exps)
-        return [
-            "dev_x = clip((w - w_lo) / (w_hi - w_lo), 0, 1)",
-            f"dev_xu = pulse_curve(dev_x, dev_n * dev_up, {a_up!r}, {b_up!r}, {states!r})",
-            f"dev_xd = 1 - pulse_curve(1 - dev_x, dev_n * (1 - dev_up), {a_down!r}, {b_down!r}, {states!r})",
-            "dev_new = w + (dev_up * dev_xu + (1 - dev_up) * dev_xd - dev_x) * (w_hi - w_lo)",
-        ]
-    raise ConfigError("synapses.response", config.response, "a response with a closed form over n pulses")
+    found = {"pulse_noise": noise}
+    for law in LAWS.values():  # every law's helpers: one namespace serves every layer's device
+        for spec in law.brian2_functions():
+            if spec.name not in found:
+                function = b2.Function(spec.python, arg_units=[1] * spec.arg_count, return_unit=1,
+                                       stateless=spec.stateless)
+                function.implementations.add_implementation("cpp", code=spec.cpp, name=spec.cpp_name)
+                found[spec.name] = function
+    return found
 
 
 def per_device_values(array: DeviceArray, i_pre: np.ndarray, j_post: np.ndarray) -> dict[str, np.ndarray]:

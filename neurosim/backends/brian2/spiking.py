@@ -501,14 +501,10 @@ def device_configs(synapses, n_layers: int) -> list[DeviceConfig | None]:
 def check_devices(config) -> None:
     """Refuse, before anything is written, the devices of a config that the spiking synapses
     cannot simulate (``brian2_devices.check_supported``), and devices on the cython target."""
-    from neurosim.hardware.devices import device_config
-
     per_layer = bool(config.synapses.layers)
     any_device = False
     for index in range(len(config.circuit.layers) - 1):
-        name, params = config.synapses.layer(index)
-        prefix = f"synapses.layers[{index}].params" if per_layer else "synapses.params"
-        device = device_config(name, params, prefix)
+        device = config.synapses.layer_device(index)  # the records config validation loaded
         bd.check_supported(device, f"synapses.layers[{index}].device" if per_layer else "synapses.device")
         any_device = any_device or not device.ideal
     if any_device and config.backend.target == "cython":

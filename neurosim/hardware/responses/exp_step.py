@@ -1,0 +1,66 @@
+"""``exp_step``: aihwkit's ExpStep, fitted to ReRAM and PCM measurements.
+
+A pulse of direction d (+1 up, -1 down) moves the device by dw_d max(1 - A_d exp(d gamma_d z), 0)
+with z = 2 a w / (w_max - w_min) + b. The map has no closed form over n pulses, so the pulses
+are applied one at a time, each with its own cycle-to-cycle noise and clipped at the bounds, to
+the devices that get them. The spiking backend refuses it (its writes need a closed form).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from neurosim.hardware.responses.base import ResponseLaw, normal_like
+
+
+@dataclass
+class ExpStepParams:
+    """The parameters of ``exp_step`` (flat keys of a preset)."""
+
+    exp_A_up: float = 0.0
+    exp_A_down: float = 0.0
+    exp_gamma_up: float = 0.0
+    exp_gamma_down: float = 0.0
+    exp_a: float = 0.0
+    exp_b: float = 0.0
+    """``exp_step`` only: aihwkit's A_up, A_down, gamma_up, gamma_down, a and b."""
+
+
+class ExpStep(ResponseLaw):
+    name = "exp_step"
+    params = ExpStepParams
+    pulse_by_pulse = True
+    brian2_refusal = "has no closed form over n pulses; torch only"
+
+    def change(self, config, w: Tensor, n: Tensor, up: Tensor, dw_up: Tensor, dw_down: Tensor,
+               w_min: Tensor, w_max: Tensor) -> Tensor:
+        """n noise-free pulses, one at a time (clipped at the bounds after each)."""
+        return self._pulses(config, w, n, up, dw_up, dw_down, w_min, w_max, None, noisy=False) - w
+
+    def respond(self, config, w: Tensor, n: Tensor, up: Tensor, dw_up: Tensor, dw_down: Tensor,
+                w_min: Tensor, w_max: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Pulse by pulse, each with its c2c noise, clipped at the bounds."""
+        return self._pulses(config, w, n, up, dw_up, dw_down, w_min, w_max, generator, noisy=True)
+
+    def _pulses(self, config, w, n, up, dw_up, dw_down, w_min, w_max, generator, noisy: bool) -> Tensor:
+        c = config
+        sign = torch.where(up, 1.0, -1.0).to(w.dtype)
+        dw = torch.where(up, dw_up, dw_down)
+        big_a = torch.where(up, c.exp_A_up, c.exp_A_down).to(w.dtype)
+        gamma = torch.where(up, c.exp_gamma_up, c.exp_gamma_down).to(w.dtype)
+        span = w_max - w_min
+        w = w.clone()
+        for k in range(int(n.max())):
+            active = n > k
+            z = 2 * c.exp_a * w / span + c.exp_b
+            step = dw * (1 - big_a * torch.exp(sign * gamma * z)).clamp_min(0)
+            if noisy and c.dw_min_std:
+                step = step * (1 + c.dw_min_std * normal_like(w, generator))
+            w = torch.where(active, (w + sign * step).clamp(w_min, w_max), w)
+        return w
+
+
+LAW = ExpStep()

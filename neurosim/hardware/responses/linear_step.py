@@ -1,0 +1,80 @@
+"""``linear_step``: aihwkit's LinearStep, a step that shrinks linearly with the state.
+
+Up: dw_up (1 - gamma_up w / w_max); down: dw_down (1 - gamma_down w / w_min). Each is an iterated
+map w_{k+1} = w_k + dw (1 - w_k / b) with the bound b = w_max / gamma (w_min / gamma down) at
+which the step would vanish, so n pulses have the closed form w_n = b - (b - w_0)(1 - dw / b)^n.
+gamma = 0 is a constant step; gamma = 1 is ``soft_bounds``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neurosim.errors import ConfigError
+from neurosim.hardware.responses.base import Brian2Function, ResponseLaw, geometric_change
+
+
+@dataclass
+class LinearStepParams:
+    """The parameters of ``linear_step`` (flat keys of a preset)."""
+
+    gamma_up: float = 1.0
+    gamma_down: float = 1.0
+    """``linear_step`` only: slope of the step size towards each bound (0: constant steps)."""
+
+
+POW_CPP = """
+double neurosim_pulse_pow(double base, double n) {
+    return n > 0 ? pow(base, n) : 1.0;
+}
+"""
+
+
+def _pulse_pow(base, n):
+    base, n = np.broadcast_arrays(np.asarray(base, dtype=np.float64), np.asarray(n, dtype=np.float64))
+    return np.where(n > 0, base ** np.where(n > 0, n, 0.0), 1.0)
+
+
+PULSE_POW = Brian2Function("pulse_pow", _pulse_pow, POW_CPP, "neurosim_pulse_pow", 2)
+"""base ** n, taken only for the devices that get pulses (n > 0): a write touches every synapse
+of a layer but few get a pulse, and the power was most of the write's cost."""
+
+
+class LinearStep(ResponseLaw):
+    name = "linear_step"
+    params = LinearStepParams
+
+    def gammas(self, config) -> tuple[float, float]:
+        """The slopes up and down (``soft_bounds`` fixes both at 1)."""
+        return config.gamma_up, config.gamma_down
+
+    def validate(self, config, prefix: str) -> None:
+        for key in ("gamma_up", "gamma_down"):
+            if not 0 <= getattr(config, key) <= 1:
+                raise ConfigError(f"{prefix}.{key}", getattr(config, key), "a slope in [0, 1] for linear_step")
+
+    def change(self, config, w: Tensor, n: Tensor, up: Tensor, dw_up: Tensor, dw_down: Tensor,
+               w_min: Tensor, w_max: Tensor) -> Tensor:
+        gamma_up, gamma_down = self.gammas(config)
+        change_up = geometric_change(w, n, dw_up, w_max / gamma_up) if gamma_up else dw_up * n
+        change_down = geometric_change(w, n, -dw_down, w_min / gamma_down) if gamma_down else -dw_down * n
+        return torch.where(up, change_up, change_down)
+
+    def brian2_update(self, config) -> list[str]:
+        gamma_up, gamma_down = self.gammas(config)
+        # n steps of w += step (1 - w / b): b - w - (b - w)(1 - step / b)^n, b where the step vanishes
+        up = (f"(w_hi / {gamma_up!r} - w) * (1 - pulse_pow(clip(1 - dw_up * {gamma_up!r} / w_hi, 0, 1), dev_n))"
+              if gamma_up else "dw_up * dev_n")
+        down = (f"(w_lo / {gamma_down!r} - w) * (1 - pulse_pow(clip(1 + dw_down * {gamma_down!r} / w_lo, 0, 1), dev_n))"
+                if gamma_down else "-dw_down * dev_n")
+        return [f"dev_new = w + dev_up * {up} + (1 - dev_up) * {down}"]
+
+    def brian2_functions(self) -> list[Brian2Function]:
+        return [PULSE_POW]
+
+
+LAW = LinearStep()
