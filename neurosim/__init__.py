@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from neurosim.version import __version__
 
+from neurosim import backends  # noqa: F401  (registers the backends every loaded config is checked against)
 from neurosim import compat
 from neurosim.config import Config, load_config
 from neurosim.errors import ConfigError, DataError, DivergenceError, NeurosimError

@@ -14,7 +14,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -35,7 +35,10 @@ LOSSES = ("mse", "cross_entropy")
 DATASETS = tuple(DATASET_SPECS)
 """Dataset names: neurosim.data's table (mnist, fashion-mnist, the bundled mnist-sample)."""
 DTYPES = ("float32", "float64")
-BACKENDS = ("torch", "brian2", "brian2-spiking")
+RUN_CHECKS: dict[str, Callable[[Config], None]] = {}
+"""Each backend's own check of what it can simulate, by ``backend.name``, in registration order.
+Filled by ``neurosim.backends.base.register`` when ``neurosim.backends`` is imported (the package's
+face imports it): the backends sit above config, so config names none of them."""
 BRIAN2_TARGETS = ("cpp_standalone", "cython", "numpy")
 
 
@@ -372,7 +375,7 @@ class BackendConfig:
     """brian2-spiking: 'analog' (pixels as rates) or 'poisson' (pixels as Poisson spike trains)."""
 
     def validate(self, prefix: str) -> None:
-        choice(f"{prefix}.name", self.name, BACKENDS)
+        choice(f"{prefix}.name", self.name, tuple(RUN_CHECKS))
         choice(f"{prefix}.target", self.target, BRIAN2_TARGETS)
         if not (isinstance(self.tau_ms, (int, float)) and self.tau_ms > 0 and math.isfinite(self.tau_ms)):
             raise ConfigError(f"{prefix}.tau_ms", self.tau_ms, "a positive time constant in ms")
@@ -386,39 +389,9 @@ class BackendConfig:
             raise ConfigError(f"{prefix}.window", self.window, "a positive number of steps")
 
     def validate_run(self, config: Config) -> None:
-        """What the Brian2 backend can simulate: the continuous-time network, one example at a
-        time, EP or C-EP, in float64 on the CPU, with ideal synapses."""
-        if self.name == "torch":
-            return
-        if self.name == "brian2-spiking" and config.estimator.name not in ("ep", "cep"):
-            raise ConfigError("estimator.name", config.estimator.name,
-                              "ep or cep for backend brian2-spiking (updates at the end of each example, or continually)")
-        if self.name == "brian2-spiking" and not self.window <= min(config.estimator.T, config.estimator.K):
-            raise ConfigError("backend.window", self.window,
-                              f"at most min(estimator.T, estimator.K) = {min(config.estimator.T, config.estimator.K)} steps")
-        checks = [
-            ("circuit.dynamics", config.circuit.dynamics, config.circuit.dynamics == "continuous",
-             "continuous for backend brian2 (the leaky integrators of SPEC §4)"),
-            ("estimator.name", config.estimator.name, config.estimator.name in ("ep", "cep"),
-             "ep or cep for backend brian2 (BPTT has no Brian2 form)"),
-            ("estimator.symmetric", config.estimator.symmetric, not config.estimator.symmetric,
-             "false for backend brian2 (one nudged phase per example; random_sign is supported)"),
-            ("estimator.lr_schedule", config.estimator.lr_schedule, config.estimator.lr_schedule == "constant",
-             "constant for backend brian2 (the rates are compiled into the network)"),
-            ("loss", config.loss, config.loss == "mse", "mse for backend brian2 (the nudge is beta (y - s))"),
-            ("train.batch_size", config.train.batch_size, config.train.batch_size == 1,
-             "1 for backend brian2 (one network learns online, example after example)"),
-            ("synapses.device", config.synapses.device,
-             self.name == "brian2-spiking" or (config.synapses.device == "ideal" and not config.synapses.layers
-                                               and not config.synapses.params),
-             "ideal for backend brian2 (device models run in torch and in brian2-spiking)"),
-            ("compute.dtype", config.compute.dtype, config.compute.dtype == "float64",
-             "float64 for backend brian2 (Brian2 simulates in double precision)"),
-            ("compute.device", config.compute.device, config.compute.device == "cpu", "cpu for backend brian2"),
-        ]
-        for key, value, ok, expected in checks:
-            if not ok:
-                raise ConfigError(key, value, expected)
+        """What this backend can simulate: its own check (``Backend.check``, registered in
+        ``RUN_CHECKS`` by ``neurosim.backends``), raising a ConfigError that names the key."""
+        RUN_CHECKS[self.name](config)
 
 
 @dataclass

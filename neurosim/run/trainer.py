@@ -1,6 +1,8 @@
-"""Training runs: epochs, evaluation, metrics, checkpoints, resume, results.
+"""Training runs: the one epoch loop of every backend, with metrics, checkpoints, resume, results.
 
-A run writes into one folder: ``config.yaml`` (resolved), ``metrics.jsonl`` (a line per
+The simulation itself is the backend's (``neurosim.backends``: torch, Brian2 rate, Brian2
+spiking, or any registered one); everything around it is here, once, so that every backend's
+run folder, resume, divergence checks and warnings behave the same. A run writes into one folder: ``config.yaml`` (resolved), ``metrics.jsonl`` (a line per
 epoch), ``checkpoint.pt`` (after every epoch), ``result.json`` and ``curves.png``. Every file
 is replaced atomically, so a run killed at any moment can be continued with ``resume=True``.
 Shuffling and the sign of beta come from generators seeded by (seed, epoch), so a resumed
@@ -24,16 +26,15 @@ from torch import Tensor
 
 from neurosim.version import __version__
 from neurosim.config import Config, load_config, save_config
-from neurosim.data import TensorDataset, load_splits
-from neurosim.errors import ConfigError, DivergenceError, NeurosimError, NeurosimWarning, arg
+from neurosim.data import TensorDataset
+from neurosim.errors import ConfigError, NeurosimError, NeurosimWarning, arg
 from neurosim.io import atomic_torch_save, atomic_write_json, atomic_write_text
-from neurosim.core.losses import Cost
-from neurosim.core.models import LayeredModel
-from neurosim.core.phases import relax
-from neurosim.core.network import Network, build_network, configure_torch
+from neurosim.core.network import Network
 from neurosim.core.schedules import lr_factor
+from neurosim.backends import get_backend
+from neurosim.backends.base import CHECKPOINT, Backend, Epoch, prepare
+from neurosim.backends.torch import evaluate  # noqa: F401  (its old home: studies and tests import it here)
 
-CHECKPOINT = "checkpoint.pt"
 # Keys that may differ between an interrupted run and its resumption: where it runs and how
 # long it goes on, not what it computes.
 RESUMABLE_CHANGES = {"train.epochs", "compute.device", "compute.threads", "data.dir", "data.download",
@@ -63,22 +64,21 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
 
     ``config`` is a Config, a YAML path, a shipped experiment name or a mapping; ``overrides``
     are ``key=value`` strings as for ``--set``. ``out`` defaults to ``runs/<config.name>``.
+    Whatever the backend (``neurosim.backends``), the run is this one loop.
     """
     if not isinstance(config, Config):
         config = load_config(config, overrides)
     elif overrides:
         config = load_config(config.to_dict(), overrides)
     out_dir = Path(out) if out is not None else Path("runs") / config.name
-    if config.backend.name != "torch":  # Brian2: same folder, metrics and result (backends/brian2_train.py)
-        from neurosim.backends.brian2.train import train_brian2
+    backend = get_backend(config.backend.name)(config)  # its refusals come before any file is touched
+    start_epoch, history, previous_seconds, saved_state = prepare_out_dir(config, out_dir, resume)
 
-        return train_brian2(config, out_dir, resume, progress)
-    start_epoch, history, previous_seconds, saved_state = _prepare_out_dir(config, out_dir, resume)
-
-    device, train_set, test_set, network = prepare_run(config)
+    network = backend.build()
+    train_set, test_set = backend.train_set, backend.test_set
     initial = network.model.diagnostics()  # before any saved state: the network as initialised
     if saved_state is not None:
-        network.load_state_dict(saved_state)
+        backend.load_state_dict(saved_state)
     # Made only now, so that a run stopped by missing data or a bad model leaves no empty folder.
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, out_dir / "config.yaml")
@@ -87,16 +87,16 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
     initial_weights = _flat_parameters(network) if start_epoch == 0 else None
     for epoch in range(start_epoch + 1, config.train.epochs + 1):
         network.estimator.lr_scale = lr_factor(config.estimator, epoch, config.train.epochs)
-        row = _run_epoch(config, network, train_set, test_set, epoch, out_dir, progress)
+        row = _run_epoch(backend, Epoch(epoch, config.train.epochs, config.seed, out_dir, progress))
         if epoch == 1 and initial_weights is not None:
             moved = float((_flat_parameters(network) - initial_weights).norm() / initial_weights.norm())
             if message := chance_level_warning(config, row, train_set, moved):
                 row["warning"] = message  # kept in metrics.jsonl and the checkpoint's history
         history.append(row)
-        save_epoch(out_dir, config, network, history, previous_seconds + time.perf_counter() - t_run)
+        save_epoch(out_dir, config, backend, history, previous_seconds + time.perf_counter() - t_run)
         if progress:
             print(f"epoch {epoch}/{config.train.epochs}: train error {row['train_error']:.2%}, "
-                  f"test error {row['test_error']:.2%} ({row['seconds']:.1f} s)"
+                  f"test error {row['test_error']:.2%} ({row['seconds']:.1f} s{backend.progress_note(row)})"
                   + "".join(f", {k} {v}" for k, v in network.model.diagnostics().items()), file=sys.stderr)
         if "warning" in row:
             warnings.warn(row["warning"], NeurosimWarning, stacklevel=2)
@@ -114,82 +114,43 @@ def train(config: Config | str | Path | Mapping[str, Any], out: str | Path | Non
         "best_test_error": min(r["test_error"] for r in history),
         **({"warnings": warned} if warned else {}),
         **({"initial": initial, "final": network.model.diagnostics()} if initial else {}),
+        **backend.result(),
         **({"synapses": {"device": config.synapses.device, **network.synapses.report()}}
            if not network.synapses.ideal else {}),
         "train_samples": len(train_set), "test_samples": len(test_set),
-        "machine": machine_info(device), "versions": versions()})
+        "machine": machine_info(backend.device), "versions": {**versions(), **backend.versions()}})
     return result
 
 
 def prepare_run(config: Config) -> tuple[torch.device, TensorDataset, TensorDataset, Network]:
-    """Torch settings, the data checked against the circuit, and the network as initialised (any backend)."""
-    device, dtype = configure_torch(config)
-    train_set, test_set = load_splits(config.data.name, root=config.data.dir, device=device, dtype=dtype,
-                                      train_subset=config.data.train_subset,
-                                      test_subset=config.data.test_subset, download=config.data.download)
-    _check_sizes(config, train_set)
-    return device, train_set, test_set, build_network(config, device, dtype)
+    """Torch settings, the data checked against the circuit, and the network as initialised (any
+    backend; ``neurosim.backends.base.prepare``)."""
+    return prepare(config)
 
 
-def save_epoch(out_dir: Path, config: Config, network: Network, history: list[dict[str, Any]],
+def save_epoch(out_dir: Path, config: Config, backend: Backend | Network, history: list[dict[str, Any]],
                wall_seconds: float) -> None:
-    """After every epoch (any backend): the checkpoint a resume starts from, metrics.jsonl and the
-    curves, each replaced atomically."""
+    """After every epoch: the checkpoint a resume starts from, metrics.jsonl and the curves, each
+    replaced atomically."""
     atomic_torch_save(out_dir / CHECKPOINT, {
-        "epoch": history[-1]["epoch"], "network": network.state_dict(), "history": history,
+        "epoch": history[-1]["epoch"], "network": backend.state_dict(), "history": history,
         "config": config.to_dict(), "wall_seconds": wall_seconds})
     atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
     _plot(out_dir, history, config.name)
 
 
-def evaluate(model: LayeredModel, cost: Cost, dataset: TensorDataset, steps: int,
-             batch_size: int = 1000) -> tuple[float, float]:
-    """Error rate and mean cost at the free fixed point (T steps from s = 0)."""
-    wrong, total_loss = 0, 0.0
-    with torch.no_grad():
-        for x, labels in dataset.batches(batch_size, shuffle=False):
-            state = relax(model, model.prepare(x), model.init_state(x.shape[0]), steps)
-            out = model.output(state)
-            y = _one_hot(labels, dataset.num_classes, out.dtype)
-            wrong += int((cost.logits(out).argmax(1) != labels).sum())
-            total_loss += float(cost.value(out, y).sum())
-    return wrong / len(dataset), total_loss / len(dataset)
-
-
-def _run_epoch(config: Config, network: Network, train_set: TensorDataset, test_set: TensorDataset,
-               epoch: int, out_dir: Path, progress: bool) -> dict[str, Any]:
-    from tqdm.auto import tqdm
-
-    shuffle_gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch, 0))
-    beta_gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch, 1))
-    batch_size = config.train.batch_size
-    n_batches = -(-len(train_set) // batch_size)
-    wrong = torch.zeros((), dtype=torch.int64, device=train_set.labels.device)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=train_set.labels.device)
+def _run_epoch(backend: Backend, epoch: Epoch) -> dict[str, Any]:
+    """One epoch through the backend, as the row metrics.jsonl keeps (the same keys, in the same
+    order, for every backend: the standard ones, the backend's own, then the schedule's factor,
+    the model's diagnostics and the synapses' counters)."""
+    config, network = backend.config, backend.network
     t0 = time.perf_counter()
-    bar = tqdm(train_set.batches(batch_size, shuffle=True, generator=shuffle_gen), total=n_batches,
-               desc=f"epoch {epoch}/{config.train.epochs}", unit="batch",
-               disable=True if not progress else None,  # None: bars on a terminal only, not in log files
-               leave=False, mininterval=0.5, file=sys.stderr)
-    for i, (x, labels) in enumerate(bar, 1):
-        y = _one_hot(labels, train_set.num_classes, x.dtype)
-        step = network.estimator.train_step(x, y, beta_gen)
-        wrong += (step.logits.argmax(1) != labels).sum()
-        loss_sum += step.loss.sum()
-        if i % config.train.check_every == 0 or i == n_batches:
-            _check_finite(step.logits, "network states", epoch, i, out_dir)
-            if progress:
-                bar.set_postfix(train_error=f"{int(wrong) / min(i * batch_size, len(train_set)):.2%}")
-    train_seconds = time.perf_counter() - t0
-    for name, p in network.model.named_parameters():
-        _check_finite(p, f"parameter {name}", epoch, n_batches, out_dir)
-    test_error, test_loss = evaluate(network.model, network.cost, test_set, config.estimator.T,
-                                     config.train.eval_batch_size)
-    return {"epoch": epoch, "train_error": int(wrong) / len(train_set),
-            "test_error": test_error, "train_loss": float(loss_sum) / len(train_set),
-            "test_loss": test_loss, "seconds": round(time.perf_counter() - t0, 3),
-            "train_seconds": round(train_seconds, 3),
-            "samples_per_second": round(len(train_set) / train_seconds, 1),
+    m = backend.run_epoch(epoch)
+    n_train = len(backend.train_set)
+    return {"epoch": epoch.number, "train_error": m.train_error, "test_error": m.test_error,
+            "train_loss": m.train_loss, "test_loss": m.test_loss,
+            "seconds": round(time.perf_counter() - t0, 3), "train_seconds": round(m.train_seconds, 3),
+            "samples_per_second": round(n_train / m.train_seconds, 1), **m.extra,
             **({"lr_scale": round(network.estimator.lr_scale, 6)}
                if config.estimator.lr_schedule != "constant" else {}),
             **network.model.diagnostics(), **network.synapses.report()}
@@ -225,35 +186,7 @@ def _flat_parameters(network: Network) -> Tensor:
     return torch.cat([p.detach().flatten().to(torch.float64) for p in network.model.parameters()])
 
 
-def _check_finite(t: Tensor, what: str, epoch: int, batch: int, out_dir: Path) -> None:
-    if not bool(torch.isfinite(t).all()):
-        kept = (f"the last good checkpoint (epoch {epoch - 1}) is kept in {out_dir / CHECKPOINT}"
-                if epoch > 1 or (out_dir / CHECKPOINT).exists() else "no epoch had completed")
-        raise DivergenceError(f"run diverged at epoch {epoch}, batch {batch}: {what} became NaN or "
-                              f"infinite; {kept}. Lower the learning rates (estimator.lr) or beta.")
-
-
-def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919 + stream) % (2**63)
-
-
-def _one_hot(labels: Tensor, classes: int, dtype: torch.dtype) -> Tensor:
-    return torch.nn.functional.one_hot(labels, classes).to(dtype)
-
-
-def _check_sizes(config: Config, train_set: TensorDataset) -> None:
-    circuit = config.circuit
-    layers = circuit.layers
-    n_in = train_set.images.shape[1]
-    if circuit.input_size != n_in:
-        key, value = ("circuit.input_shape", circuit.input_shape) if circuit.convolutional else ("circuit.layers", layers)
-        raise ConfigError(key, value, f"an input of {n_in} values for {config.data.name}")
-    if layers[-1] != train_set.num_classes:
-        raise ConfigError("circuit.layers", layers,
-                          f"a last size of {train_set.num_classes} (classes of {config.data.name})")
-
-
-def _prepare_out_dir(config: Config, out_dir: Path, resume: bool
+def prepare_out_dir(config: Config, out_dir: Path, resume: bool
                      ) -> tuple[int, list[dict[str, Any]], float, dict | None]:
     """Start a run folder, or reload it for --resume; never overwrite a finished or started run."""
     checkpoint = out_dir / CHECKPOINT
@@ -270,11 +203,11 @@ def _prepare_out_dir(config: Config, out_dir: Path, resume: bool
     except Exception as exc:  # a checkpoint written atomically is whole; this is another file
         raise NeurosimError(f"cannot resume: {checkpoint} is not a readable checkpoint ({exc})") from None
     # Keys added to the config since the run started take their defaults in the saved config.
-    started = _with_defaults(saved["config"], Config().to_dict())
+    started = with_defaults(saved["config"], Config().to_dict())
     resumable = RESUMABLE_CHANGES
     if config.estimator.lr_schedule != "constant":  # the schedule spans train.epochs
         resumable = resumable - {"train.epochs"}
-    changed = _differences(started, config.to_dict()) - resumable
+    changed = config_differences(started, config.to_dict()) - resumable
     if changed:
         raise ConfigError(sorted(changed)[0], "(changed)",
                           f"the value the run was started with, to resume it (changed: {sorted(changed)})")
@@ -284,18 +217,25 @@ def _prepare_out_dir(config: Config, out_dir: Path, resume: bool
     return saved["epoch"], saved["history"], saved["wall_seconds"], saved["network"]
 
 
-def _with_defaults(saved: Any, defaults: Any) -> Any:
-    """``saved`` with the sections and keys it lacks taken from ``defaults`` (recursively)."""
+def with_defaults(saved: Any, defaults: Any) -> Any:
+    """``saved`` with the sections and keys it lacks taken from ``defaults`` (recursively): a
+    config saved before a key existed compares as if it had the key's default."""
     if not isinstance(saved, dict) or not isinstance(defaults, dict):
         return saved
-    return {**defaults, **{k: _with_defaults(v, defaults.get(k)) for k, v in saved.items()}}
+    return {**defaults, **{k: with_defaults(v, defaults.get(k)) for k, v in saved.items()}}
 
 
-def _differences(a: Any, b: Any, prefix: str = "") -> set[str]:
+def config_differences(a: Any, b: Any, prefix: str = "") -> set[str]:
+    """The dotted keys whose values differ between two config dicts (resume and sweeps refuse them)."""
     if isinstance(a, dict) and isinstance(b, dict):
         keys = set(a) | set(b)
-        return set().union(*(_differences(a.get(k), b.get(k), f"{prefix}{k}.") for k in keys)) if keys else set()
+        return set().union(*(config_differences(a.get(k), b.get(k), f"{prefix}{k}.") for k in keys)) if keys else set()
     return set() if a == b else {prefix.rstrip(".")}
+
+
+# The sweeps' old names, until neurosim.sweeps.execution uses the public ones.
+_with_defaults = with_defaults
+_differences = config_differences
 
 
 def _plot(out_dir: Path, history: list[dict[str, Any]], title: str) -> None:

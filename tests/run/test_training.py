@@ -77,21 +77,21 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatc
     overrides = quick(*extra, epochs=3, train=400, test=200)
     full = neurosim.train(experiment, out=tmp_path / "full", overrides=overrides, progress=False)
 
-    import neurosim.run.trainer as trainer
+    from neurosim.backends.torch import TorchBackend
 
-    real_epoch = trainer._run_epoch
+    real_epoch = TorchBackend.run_epoch
 
-    def interrupted(config, network, train_set, test_set, epoch, out_dir, progress):
-        if epoch == 2:  # killed in the middle of epoch 2, after some updates were applied
-            network.estimator.train_step(train_set.images[:20], torch.nn.functional.one_hot(
-                train_set.labels[:20], 10).to(train_set.images.dtype))
+    def interrupted(self, epoch):
+        if epoch.number == 2:  # killed in the middle of epoch 2, after some updates were applied
+            self.network.estimator.train_step(self.train_set.images[:20], torch.nn.functional.one_hot(
+                self.train_set.labels[:20], 10).to(self.train_set.images.dtype))
             raise KeyboardInterrupt
-        return real_epoch(config, network, train_set, test_set, epoch, out_dir, progress)
+        return real_epoch(self, epoch)
 
-    monkeypatch.setattr(trainer, "_run_epoch", interrupted)
+    monkeypatch.setattr(TorchBackend, "run_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         neurosim.train(experiment, out=tmp_path / "cut", overrides=overrides, progress=False)
-    monkeypatch.setattr(trainer, "_run_epoch", real_epoch)
+    monkeypatch.setattr(TorchBackend, "run_epoch", real_epoch)
     assert len((tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()) == 1
 
     resumed = neurosim.train(experiment, out=tmp_path / "cut", overrides=overrides, resume=True, progress=False)
