@@ -21,7 +21,7 @@ from neurosim.sweeps.state import MANIFEST, point_state, read_json
 def plan(points: list[Point], out_dir: Path, retry_failed: bool) -> list[Point]:
     """The points still to run; refuses a folder that holds a run of a different config."""
     from neurosim.config import Config, read_yaml
-    from neurosim.run.trainer import RESUMABLE_CHANGES, _differences, _with_defaults
+    from neurosim.run.trainer import RESUMABLE_CHANGES, config_differences, with_defaults
 
     todo = []
     defaults = Config().to_dict()
@@ -29,8 +29,8 @@ def plan(points: list[Point], out_dir: Path, retry_failed: bool) -> list[Point]:
         run_dir = out_dir / "points" / point.name
         saved = run_dir / "config.yaml"
         if saved.is_file():
-            before = _with_defaults(read_yaml(saved), defaults)
-            changed = _differences(before, point.config) - RESUMABLE_CHANGES
+            before = with_defaults(read_yaml(saved), defaults)
+            changed = config_differences(before, point.config) - RESUMABLE_CHANGES
             if changed:
                 raise ConfigError(f"{run_dir}", sorted(changed),
                                   "a folder holding this point's run: it holds a run of another config (the keys "
