@@ -233,11 +233,6 @@ def config_differences(a: Any, b: Any, prefix: str = "") -> set[str]:
     return set() if a == b else {prefix.rstrip(".")}
 
 
-# The sweeps' old names, until neurosim.sweeps.execution uses the public ones.
-_with_defaults = with_defaults
-_differences = config_differences
-
-
 def _plot(out_dir: Path, history: list[dict[str, Any]], title: str) -> None:
     from neurosim.run.plots import plot_curves
 
