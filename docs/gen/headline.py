@@ -61,13 +61,13 @@ def ours(row: dict) -> str:
     raise GenError(f"headline.yaml: unknown kind {kind!r} in {row}")
 
 
-def source(row: dict) -> str:
-    """The result files a row reads, linked: on GitHub a run folder shows its config.yaml,
-    metrics.jsonl, result.json and curves.png."""
+def source(row: dict, linked: bool = True) -> str:
+    """The result files a row reads, linked from the README: on GitHub a run folder shows its
+    config.yaml, metrics.jsonl, result.json and curves.png (inside the site, named only)."""
     def link(rel: str) -> str:
         if not (RESULTS / rel).exists():
             raise GenError(f"headline.yaml: experiments/results/{rel} does not exist")
-        return f"[`{rel}`](experiments/results/{rel})"
+        return f"[`{rel}`](experiments/results/{rel})" if linked else f"`{rel}`"
     if row["kind"] == "run":
         return link(row["run"])
     if row["kind"] == "mean":
@@ -75,7 +75,8 @@ def source(row: dict) -> str:
     return link(row["path"])
 
 
-def render(link_base: str | None = None) -> str:
+def render(link_base: str | None = None, in_site: bool = False) -> str:
+    """The table; ``in_site``: for a page of the site itself (results pages linked relatively)."""
     spec = read_yaml(Path(__file__).resolve().parent / "headline.yaml")
     rows = spec.get("rows") if isinstance(spec, dict) else None
     if not rows:
@@ -89,11 +90,13 @@ def render(link_base: str | None = None) -> str:
         page = row["page"]
         if page not in PAGE_TITLES:
             raise GenError(f"headline.yaml: unknown page {page!r}")
-        if link_base.startswith("http"):
+        if in_site:
+            where = f"[{PAGE_TITLES[page]}]({page}.md)"
+        elif link_base.startswith("http"):
             where = f"[{PAGE_TITLES[page]}]({link_base}{page}/)"
         else:  # no published site: name the page of the built site (mkdocs serve), no dead link
             where = f"results: {PAGE_TITLES[page]}"
-        out.append([row["what"], row["paper"], f"**{ours(row)}**", source(row), where])
+        out.append([row["what"], row["paper"], f"**{ours(row)}**", source(row, linked=not in_site), where])
     return table(["result", "paper", "neurosim", "from experiments/results", "full results"], out)
 
 

@@ -464,7 +464,7 @@ def headline() -> str:
     """The README's headline table, with links inside the site."""
     import headline as _headline
 
-    return _headline.render(link_base="")
+    return _headline.render(in_site=True)
 
 
 def environment() -> jinja2.Environment:
