@@ -15,7 +15,8 @@ import cli_ref  # noqa: E402
 import common  # noqa: E402
 import config_ref  # noqa: E402
 import devices_ref  # noqa: E402
+import layers_ref  # noqa: E402
 import results  # noqa: E402
 
-for module in (config_ref, devices_ref, cli_ref, results):
+for module in (config_ref, devices_ref, cli_ref, layers_ref, results):
     common.write_all(module.render())
