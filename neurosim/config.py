@@ -5,6 +5,13 @@ result can be reproduced from its ``config.yaml`` alone. Validation happens once
 every error names the dotted key, the value and what was expected: users mostly meet configs
 through ``--set key=value`` on the command line and through sweeps, where a silent typo would
 waste a whole run.
+
+This module is the run config's schema and nothing else: one dataclass per section, each field
+with the docstring the generated reference prints, and the cross-section checks. It stays one
+module (about 500 lines, most of them field docstrings) because the sections are read together
+and checked against each other; the engine that builds them (YAML 1.2 numbers, key and type
+checks, ``--set``) is :mod:`neurosim.schema`, device records are :mod:`neurosim.hardware.records`
+and each backend's capability check is registered by the backend (``RUN_CHECKS``).
 """
 
 from __future__ import annotations
