@@ -1,0 +1,56 @@
+"""Copy a chip study's small outputs from its run folder into experiments/results/.
+
+The sweeps of this folder run outside the work tree (their checkpoints are large and they last
+longer than a session); what the results pages read is small: the sweep's results.csv, its
+report plots and sweep.json, and per point config.yaml, metrics.jsonl, result.json and
+curves.png. Unfinished points are copied as far as they got (their metrics.jsonl), so a
+partial study can be published as partial.
+
+    python experiments/chip/collect.py ~/neurosim-runs/chip_15ep [--name chip_15ep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import neurosim
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+SWEEP_FILES = ("results.csv", "sweep.json", "results.md")
+POINT_FILES = ("config.yaml", "metrics.jsonl", "result.json", "curves.png", "sweep_point.json")
+
+
+def collect(run_dir: Path, name: str) -> Path:
+    if not (run_dir / "points").is_dir():
+        raise SystemExit(f"{run_dir}: not a sweep folder (no points/)")
+    neurosim.report(run_dir)  # refresh results.csv and the plots from the points as they are
+    out = RESULTS / name
+    out.mkdir(parents=True, exist_ok=True)
+    for path in [*(run_dir / f for f in SWEEP_FILES), *run_dir.glob("*.png")]:
+        if path.is_file():
+            shutil.copy2(path, out / path.name)
+    copied = 0
+    for point in sorted((run_dir / "points").iterdir()):
+        target = out / "points" / point.name
+        target.mkdir(parents=True, exist_ok=True)
+        for fname in POINT_FILES:
+            if (point / fname).is_file():
+                shutil.copy2(point / fname, target / fname)
+        copied += 1
+    print(f"{copied} points of {run_dir} -> {out}", file=sys.stderr)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--name", help="folder name under experiments/results (default: the sweep's)")
+    args = parser.parse_args()
+    collect(args.run_dir.expanduser(), args.name or args.run_dir.expanduser().name)
+
+
+if __name__ == "__main__":
+    main()
