@@ -15,6 +15,7 @@ counters (per device, up and down, for endurance and energy).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -79,31 +80,32 @@ class DeviceArray:
         return array
 
     @torch.no_grad()
-    def apply(self, weight: Tensor, delta: Tensor, generator: torch.Generator | None) -> None:
-        """Program ``delta`` (weight units) into the devices of ``weight`` (in place).
+    def apply(self, weight: Tensor, delta: Tensor | OuterProduct, generator: torch.Generator | None,
+              scale: float = 1.0) -> None:
+        """Program ``scale * delta`` (weight units) into the devices of ``weight`` (in place).
 
-        Pulse counts need one pass over every device (and one random number each, for
-        stochastic rounding); the step response then runs only on the devices that do get a
-        pulse, which for C-EP's small per-step updates are few.
+        ``delta`` may be an ``OuterProduct`` (C-EP's rank-B update of W_1): the pulse counts are
+        then read off one product, scaled once, instead of a formed update re-read and rescaled.
         """
+        units, magnitude = scratch(self, delta)
+        signed = pulse_units(delta, scale / self.config.step, units)
+        index, n, up = pulse_counts(signed, self.config.rounding, generator, magnitude)
+        self.program(weight, index, n, up, generator)
+
+    @torch.no_grad()
+    def program(self, weight: Tensor, index: Tensor, n: Tensor, up: Tensor, generator: torch.Generator | None) -> None:
+        """Send ``n`` pulses (float, >= 1) of the sign ``up`` to the devices at the flat ``index``:
+        the step response runs only on these devices, which for C-EP's small per-step updates are few."""
         c = self.config
-        # The controller knows only the nominal step: asymmetry and device-to-device spread then
-        # bias the updates, as on a real array (aihwkit and NeuroSim count pulses the same way).
-        count = delta.abs().mul_(1.0 / c.step)
-        if c.rounding == "stochastic":
-            count.add_(uniform_like(count, generator))
-        count.floor_()
-        index = count.view(-1).nonzero().squeeze(1)
-        if self.config.stuck_fraction:
-            index = index[~self.stuck.view(-1)[index]]
+        if c.stuck_fraction and index.numel():
+            movable = ~self.stuck.view(-1)[index]
+            index, n, up = index[movable], n[movable], up[movable]
         if index.numel() == 0:
             return
-        n = count.view(-1)[index]
-        up = delta.reshape(-1)[index] > 0
         flat = (weight if self.hidden is None else self.hidden).view(-1)
         w_min, w_max = self.w_min.view(-1)[index], self.w_max.view(-1)[index]
-        new = c.law.respond(c, flat[index], n, up, self.dw_up.view(-1)[index], self.dw_down.view(-1)[index],
-                            w_min, w_max, generator)
+        new = self.law.respond(c, flat[index], n, up, self.dw_up.view(-1)[index], self.dw_down.view(-1)[index],
+                               w_min, w_max, generator)
         new = torch.minimum(torch.maximum(new, w_min), w_max)
         flat[index] = new
         if self.hidden is not None:  # the array presents the new state plus fresh write noise
@@ -111,6 +113,14 @@ class DeviceArray:
         counts = n.to(torch.int64)
         self.pulses_up.view(-1).index_add_(0, index[up], counts[up])
         self.pulses_down.view(-1).index_add_(0, index[~up], counts[~up])
+
+    @property
+    def law(self):
+        """The response law, looked up once per array (not once per write)."""
+        law = self.__dict__.get("_law")
+        if law is None:
+            law = self.__dict__["_law"] = self.config.law
+        return law
 
     def state_dict(self) -> dict:
         return {"pulses_up": self.pulses_up, "pulses_down": self.pulses_down, "hidden": self.hidden}
@@ -143,32 +153,62 @@ class DifferentialArray:
         self.minus = DeviceArray.create(half, self.g_minus, index + 500_009)
         self.refreshes = torch.zeros((), dtype=torch.int64, device=weight.device)
         self.refresh_pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
+        self._above: Tensor | None = None
+        """Flat indices of pairs a refresh left above the threshold (None: not known, check all)."""
         with torch.no_grad():
             weight.copy_(self.g_plus - self.g_minus)
 
     @torch.no_grad()
-    def apply(self, weight: Tensor, delta: Tensor, generator: torch.Generator | None) -> None:
-        self.plus.apply(self.g_plus, delta.clamp(min=0), generator)
-        self.minus.apply(self.g_minus, delta.clamp(max=0).neg_(), generator)
+    def apply(self, weight: Tensor, delta: Tensor | OuterProduct, generator: torch.Generator | None,
+              scale: float = 1.0) -> None:
+        """One count of pulses over |delta| for both halves: a device of a pair gets pulses only
+        for its sign (G+ for increases, G- for decreases), so drawing them once is the same
+        distribution as drawing each half on its clamped update, at half the cost."""
+        units, magnitude = scratch(self, delta)
+        signed = pulse_units(delta, scale / self.plus.config.step, units)
+        index, n, up = pulse_counts(signed, self.config.rounding, generator, magnitude)
+        self.plus.program(self.g_plus, index[up], n[up], torch.ones_like(up[up]), generator)
+        self.minus.program(self.g_minus, index[~up], n[~up], torch.ones_like(up[~up]), generator)
+        touched = index
         threshold = self.config.refresh_threshold
         if threshold is not None:
-            full = (self.g_plus > threshold * self.plus.w_max) | (self.g_minus > threshold * self.minus.w_max)
-            if bool(full.any()):
-                self._refresh(full)
-        torch.sub(self.g_plus, self.g_minus, out=weight)
+            touched = self._refresh_where_needed(index, threshold)
+        flat = weight.view(-1)
+        flat[touched] = self.g_plus.view(-1)[touched] - self.g_minus.view(-1)[touched]
 
-    def _refresh(self, full: Tensor) -> None:
-        hidden_plus = self.g_plus if self.plus.hidden is None else self.plus.hidden
-        hidden_minus = self.g_minus if self.minus.hidden is None else self.minus.hidden
-        w = (hidden_plus - hidden_minus)[full]
-        for g, hidden, value in ((self.g_plus, self.plus.hidden, w.clamp(min=0)),
-                                 (self.g_minus, self.minus.hidden, (-w).clamp(min=0))):
-            g[full] = value
+    def _over(self, index: Tensor, threshold: float) -> Tensor:
+        return ((self.g_plus.view(-1)[index] > threshold * self.plus.w_max.view(-1)[index])
+                | (self.g_minus.view(-1)[index] > threshold * self.minus.w_max.view(-1)[index]))
+
+    def _refresh_where_needed(self, index: Tensor, threshold: float) -> Tensor:
+        """Refresh every pair above the threshold, checking only the pairs that can be: the ones
+        just programmed and the ones a refresh left above it (its write-back can), so that a
+        write does not re-read four full arrays. The first write (and one after loading a state)
+        checks all pairs. Returns the flat indices whose weight may have changed."""
+        if self._above is None:
+            candidates = torch.arange(self.g_plus.numel(), device=index.device)
+        else:
+            candidates = torch.unique(torch.cat([index, self._above]))
+        hit = candidates[self._over(candidates, threshold)]
+        if hit.numel():
+            self._refresh(hit)
+        self._above = hit[self._over(hit, threshold)]
+        return torch.unique(torch.cat([index, hit])) if hit.numel() else index
+
+    def _refresh(self, hit: Tensor) -> None:
+        """Reset both devices of the pairs at the flat indices ``hit`` and write each weight back
+        onto one of them (counted as pulses)."""
+        g_plus, g_minus = self.g_plus.view(-1), self.g_minus.view(-1)
+        hidden_plus = g_plus if self.plus.hidden is None else self.plus.hidden.view(-1)
+        hidden_minus = g_minus if self.minus.hidden is None else self.minus.hidden.view(-1)
+        w = hidden_plus[hit] - hidden_minus[hit]
+        for g, hidden, value in ((g_plus, self.plus.hidden, w.clamp(min=0)), (g_minus, self.minus.hidden, (-w).clamp(min=0))):
+            g[hit] = value
             if hidden is not None:
-                hidden[full] = value
-        self.refreshes += int(full.sum())
+                hidden.view(-1)[hit] = value
+        self.refreshes += hit.numel()
         step = self.config.step
-        self.refresh_pulses += int(torch.ceil(w.abs() / step).sum()) + 2 * int(full.sum())  # write-back + 2 resets
+        self.refresh_pulses += int(torch.ceil(w.abs() / step).sum()) + 2 * hit.numel()  # write-back + 2 resets
 
     def state_dict(self) -> dict:
         return {"plus": self.plus.state_dict(), "minus": self.minus.state_dict(), "g_plus": self.g_plus,
@@ -179,6 +219,7 @@ class DifferentialArray:
         self.minus.load_state_dict(state["minus"])
         for key in ("g_plus", "g_minus", "refreshes", "refresh_pulses"):
             getattr(self, key).copy_(state[key])
+        self._above = None
 
     def pulse_totals(self) -> dict[str, float]:
         plus, minus = self.plus.pulse_totals(), self.minus.pulse_totals()
@@ -194,6 +235,129 @@ def create_array(config: DeviceConfig, weight: Tensor, index: int) -> DeviceArra
     if config.mapping == "differential":
         return DifferentialArray(config, weight, index)
     return DeviceArray.create(config, weight, index)
+
+
+@dataclass(frozen=True)
+class OuterProduct:
+    """An update ``scale * left^T @ right`` kept as its factors ([B, out] and [B, in]): C-EP's
+    per-step update of W_1, du^T x / B, which the arrays turn into pulse counts with one product."""
+
+    left: Tensor
+    right: Tensor
+    scale: float
+
+    def materialize(self) -> Tensor:
+        return torch.mm(self.left.t(), self.right).mul_(self.scale)
+
+
+def pulse_units(delta: Tensor | OuterProduct, factor: float, out: Tensor | None = None) -> Tensor:
+    """The update in nominal pulses, signed: ``factor * delta`` formed once, into ``out`` where
+    given (a reused buffer: a fresh tensor of a layer's size costs its page faults at every write)."""
+    if isinstance(delta, OuterProduct):
+        return torch.mm(delta.left.t(), delta.right, out=out).mul_(delta.scale * factor)
+    return torch.mul(delta, factor, out=out)
+
+
+def scratch(owner: object, like: Tensor | OuterProduct, count: int = 2) -> list[Tensor]:
+    """``count`` buffers of the update's shape, kept on ``owner`` between writes."""
+    if isinstance(like, OuterProduct):
+        shape, dtype, device = (like.left.shape[1], like.right.shape[1]), like.right.dtype, like.right.device
+    else:
+        shape, dtype, device = like.shape, like.dtype, like.device
+    key = (tuple(shape), dtype, device)
+    cache = owner.__dict__.setdefault("_scratch", {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = [torch.empty(shape, dtype=dtype, device=device) for _ in range(count)]
+    return cache[key]
+
+
+BLOCK = 16
+"""Devices per block for the sparse pulse count: block sums and maxima find where pulses can be."""
+DENSE_BELOW = 8192
+"""Arrays smaller than this draw a uniform per device (fewer operations than the sparse count)."""
+_RATE = 2 * math.log(2)
+"""max of -log(1 - p) / p over p in (0, 1/2]: candidates at rate _RATE p dominate Bernoulli(p)."""
+
+
+def pulse_counts(signed: Tensor, rounding: str, generator: torch.Generator | None,
+                 out: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Flat indices (sorted), pulse counts (float, >= 1) and signs (True: up) of the devices that
+    get pulses, for updates ``signed`` in nominal pulses.
+
+    Stochastic rounding gives each device floor(p + U) pulses, U uniform, p = |signed|: as many as
+    the nominal step fits, and one more with the probability of the fraction left. Drawing U for
+    every device was most of a C-EP step on a device (a random number per device per step, where
+    few devices get a pulse), so for large arrays the same distribution is drawn sparsely:
+
+    - devices with p >= 1/2 (few; found from block maxima, without scanning every device), and
+      the last short block, draw floor(p + U) as before;
+    - every other device gets one pulse with probability p (floor(p) = 0), independently: a
+      Poisson process of rate _RATE p over those devices (its total drawn once, its points
+      placed by block sums and then inside their block), each point kept with probability
+      -log(1 - p) / (_RATE p), is a Poisson process of rate -log(1 - p), and a device with at
+      least one point has probability 1 - exp(log(1 - p)) = p. The random numbers are about
+      three times the expected number of pulses, not one per device.
+
+    Deterministic rounding keeps floor(p) (the fraction is lost). ``out``: a buffer for p.
+    tests/hardware/test_pulse_counts.py holds the counts to floor(p + U)'s distribution.
+    """
+    p = torch.abs(signed, out=out).view(-1)
+    size = p.numel()
+    deterministic = rounding == "deterministic"
+    if size < DENSE_BELOW:
+        n = p.floor() if deterministic else p.add(uniform_like(p, generator)).floor_()
+        index = n.nonzero().squeeze(1)
+        return index, n[index], signed.view(-1)[index] > 0
+    whole = size // BLOCK * BLOCK
+    # block j holds the devices j, j + stride, ..., j + (BLOCK - 1) stride: reductions over the
+    # first dimension of this view run as vector operations over rows (over a short last
+    # dimension they were the slowest step)
+    blocks = p[:whole].view(BLOCK, -1)
+    stride = blocks.shape[1]
+    limit = 1.0 if deterministic else 0.5
+    big = (torch.arange(BLOCK, device=p.device).unsqueeze(1) * stride
+           + (blocks.amax(0) >= limit).nonzero().view(1, -1)).view(-1)
+    big = big[p[big] >= limit]
+    big = torch.cat([big, torch.arange(whole, size, device=p.device)])
+    n = p[big].floor() if deterministic else p[big].add(uniform_like(p[big], generator)).floor_()
+    keep = n > 0
+    index, n = big[keep], n[keep]
+    if not deterministic:
+        small = _bernoulli_points(p, blocks, generator)
+        if small.numel():
+            index = torch.cat([index, small])
+            n = torch.cat([n, torch.ones(small.shape, dtype=n.dtype, device=n.device)])
+    index, order = torch.sort(index)
+    return index, n[order], signed.view(-1)[index] > 0
+
+
+def _bernoulli_points(p: Tensor, blocks: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Flat indices (unique) of the devices of ``blocks`` with p < 1/2 that get one pulse, each
+    with probability p."""
+    block_sum = blocks.sum(0).to(torch.float64)
+    stride = blocks.shape[1]
+    total = float(block_sum.sum())
+    empty = torch.zeros(0, dtype=torch.int64, device=p.device)
+    if total <= 0:
+        return empty
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    count = int(torch.poisson(torch.tensor([_RATE * total], dtype=torch.float64, device=gen_device), generator))
+    if count == 0:
+        return empty
+    where = uniform_like(torch.empty(count, dtype=torch.float64, device=p.device), generator).mul_(total)
+    cumulative = torch.cumsum(block_sum, 0)
+    block = torch.searchsorted(cumulative, where, right=True).clamp_(max=block_sum.numel() - 1)
+    # the point's place inside its block, as a fraction of the block's sum, found on the block's
+    # own cumulative sum (a product with a triangle of ones: one BLAS call, not a gather per entry)
+    where.sub_(cumulative[block] - block_sum[block]).div_(block_sum[block]).clamp_(0, 1)
+    rows = blocks.index_select(1, block).t().to(torch.float64)
+    inside = rows @ torch.ones(BLOCK, BLOCK, dtype=torch.float64, device=p.device).triu_()
+    offset = torch.searchsorted(inside, (where * inside[:, -1]).unsqueeze(1), right=True).clamp_(max=BLOCK - 1)
+    point = block + offset.squeeze(1) * stride
+    q = p[point].to(torch.float64)
+    accept = uniform_like(q, generator).mul_(_RATE * q) < -torch.log1p(-q.clamp(max=0.5))
+    return torch.unique(point[accept & (q > 0) & (q < 0.5)])
 
 
 def _either(value: float | None, default: float) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from neurosim.hardware.arrays import OuterProduct
 from neurosim.hardware.devices import DeviceArray, DeviceConfig, DifferentialArray, create_array
 from neurosim.hardware.read_side import ReadSide
 
@@ -20,7 +21,7 @@ def apply_updates(groups: list[list[nn.Parameter]], updates: list[list[Tensor]],
     """Ideal synapses: theta <- theta + lr * Delta theta, with one learning rate per group."""
     for params, deltas, lr in zip(groups, updates, lrs, strict=True):
         for p, d in zip(params, deltas, strict=True):
-            p.add_(d, alpha=lr)
+            p.add_(d.materialize() if isinstance(d, OuterProduct) else d, alpha=lr)
 
 
 class Synapses:
@@ -70,9 +71,9 @@ class DeviceSynapses(Synapses):
             for p, d in zip(params, deltas, strict=True):
                 array = self.arrays.get(id(p))
                 if array is None:
-                    p.add_(d, alpha=lr)
-                else:
-                    array.apply(p.data, d * lr, self.generator)
+                    p.add_(d.materialize() if isinstance(d, OuterProduct) else d, alpha=lr)
+                else:  # the rate is folded into the pulse count (one pass, not a scaled copy first)
+                    array.apply(p.data, d, self.generator, scale=lr)
 
     def report(self) -> dict[str, float]:
         """Programming pulses (total, up, down, max per device) and the energy estimate."""

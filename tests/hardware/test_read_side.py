@@ -79,7 +79,9 @@ def test_dac_and_adc_reach_the_dynamics_and_many_bits_read_almost_exactly():
 
 
 def test_per_layer_devices_put_each_layer_on_its_own_device():
-    config = load_config({**BASE, "synapses": {"device": "ideal", "layers": [{}, {"device": "levels_16"}]}})
+    # a rate at which W_2's devices surely get pulses (at 0.01 five batches expect 0.7 pulses in all)
+    config = load_config({**BASE, "estimator": {**BASE["estimator"], "lr": [0.01, 0.1]},
+                          "synapses": {"device": "ideal", "layers": [{}, {"device": "levels_16"}]}})
     net = build_network(config)
     arrays = net.synapses.arrays
     assert list(arrays) == [id(net.model.weights[1])]  # W_1 ideal, W_2 on devices

@@ -26,6 +26,10 @@ is clamped, W_1 changes at step t by eta_1 du_t^T x / B (u = ``model.input_signa
 drive W_1 x moves by eta_1 (x x^T / B) du_t: a B x B product instead of rebuilding a
 [B, 784] x [784, n_1] product and forming W_1's update. The per-step changes of W_1 then sum
 (telescope) to one update applied at the end of the phase: the same weights, up to rounding.
+
+Factored path (devices, same conditions otherwise): the devices must see every per-step update
+of W_1, but not as a formed [n_1, 784] tensor: it goes to ``Synapses.apply`` as an
+``OuterProduct`` (du and x), from which the arrays count pulses with one product.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from torch import Tensor
 
 from neurosim.errors import ConfigError
 from neurosim.core.estimators.base import Estimator, StepResult
+from neurosim.hardware.synapses import OuterProduct
 
 
 class ContinualEP(Estimator):
@@ -59,6 +64,8 @@ class ContinualEP(Estimator):
         groups, lrs = self.groups, self.lrs
         rank_b = (model.supports_rank_b_drive and not self.config.materialize_updates
                   and self.synapses.ideal)  # devices must see every per-step update of W_1
+        factored = (model.supports_rank_b_drive and not self.config.materialize_updates
+                    and not self.synapses.ideal)  # ... which they get as its two factors
         if rank_b:
             batch = x.shape[0]
             gram = x @ x.t() / batch
@@ -66,9 +73,13 @@ class ContinualEP(Estimator):
             drive_step = model.drive_gain * lrs[0] * update_scale
         for _ in range(self.config.K):
             force = cost.force(model.output(state), y).mul_(force_scale)
-            new, local, du = model.nudged_step(x, state, drive, force, first_layer=not rank_b)
+            new, local, du = model.nudged_step(x, state, drive, force, first_layer=not (rank_b or factored))
             local = [d.mul_(update_scale) for d in local]
-            if rank_b:
+            if factored:
+                first = [OuterProduct(du, x, update_scale / x.shape[0]), du.mean(0).mul_(update_scale)]
+                self.synapses.apply(groups, [first] + model.split_groups(local, skip_first=True), lrs)
+                drive = model.prepare(x)
+            elif rank_b:
                 du_sum += du
                 self.synapses.apply(groups[1:], model.split_groups(local, skip_first=True), lrs[1:])
                 first = torch.addmm(drive[0], gram, du, alpha=drive_step).add_(du.mean(0), alpha=drive_step)

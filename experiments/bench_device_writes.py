@@ -1,0 +1,52 @@
+"""Device-write speed: C-EP-1h (and EP-1h) on one preset per response law vs ideal synapses,
+measured side by side in one process (``neurosim.bench`` interleaves device and ideal runs),
+1 thread, written to experiments/results/bench_device_writes.json.
+
+    python experiments/bench_device_writes.py --data-dir /work/shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+import neurosim
+from neurosim.io import atomic_write_json
+
+LAWS = {"constant": "levels_64", "soft_bounds": "aihwkit_reram_sb", "linear_step": "aihwkit_ecram",
+        "exp_step": "aihwkit_reram_es", "nonlinear": "pcmo", "differential (refresh)": "aihwkit_pcm"}
+OUT = Path(__file__).parent / "results" / "bench_device_writes.json"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--samples", type=int, default=600)
+    parser.add_argument("--batch-sizes", default="20,128")
+    parser.add_argument("--estimators", default="cep", help="comma-separated: cep, ep")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    configs = {"cep": "mnist_fc1_cep", "ep": "mnist_fc1_ep"}
+    rows = []
+    for estimator in args.estimators.split(","):
+        for law, device in LAWS.items():
+            for row in neurosim.bench(configs[estimator], batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
+                                      estimators=[estimator], samples=args.samples, rounds=args.rounds,
+                                      overrides=[f"data.dir={args.data_dir}", f"synapses.device={device}"]):
+                row["law"] = law
+                rows.append(row)
+                print(f"{estimator} {law:<24} {device:<18} batch {row['batch_size']:>4}: "
+                      f"{row['vs_ideal']:.2f}x ideal", flush=True)
+    atomic_write_json(OUT, {"command": " ".join([Path(sys.executable).name] + sys.argv),
+                            "machine": f"{platform.machine()}, {torch.get_num_threads()} thread, {platform.processor() or platform.platform()}",
+                            "torch": torch.__version__, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

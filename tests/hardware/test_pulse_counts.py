@@ -1,0 +1,79 @@
+"""The sparse pulse count (``arrays.pulse_counts``) against the dense floor(p + U) it replaced.
+
+The random stream changed (device runs' fixed-seed fingerprints with it), so these tests hold
+the distribution: per-device means and variances over many draws, and a chi-square of the
+pulse counts of a class of devices against the old implementation's, with fixed seeds.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from neurosim.hardware.arrays import DENSE_BELOW, OuterProduct, pulse_counts, pulse_units
+
+
+def _old(p: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return (p + torch.rand(p.shape, generator=g, dtype=p.dtype)).floor()
+
+
+def _dense(p: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    index, n, _ = pulse_counts(p, "stochastic", g)
+    out = torch.zeros_like(p)
+    out[index] = n
+    return out
+
+
+def _field(size: int = 3 * DENSE_BELOW + 5) -> torch.Tensor:
+    g = torch.Generator().manual_seed(3)
+    p = torch.cat([torch.rand(size - size // 5, generator=g, dtype=torch.float64) * 0.02,  # C-EP's many tiny updates
+                   torch.rand(size // 5, generator=g, dtype=torch.float64) * 2.5])         # and a few whole pulses
+    return p[torch.randperm(size, generator=g)]
+
+
+def test_each_device_gets_floor_p_plus_u_pulses_in_mean_and_variance():
+    p, g, draws = _field(), torch.Generator().manual_seed(0), 400
+    total, square = torch.zeros_like(p), torch.zeros_like(p)
+    for _ in range(draws):
+        n = _dense(p, g)
+        total += n
+        square += n * n
+    r = p - p.floor()
+    mean, var = total / draws, square / draws - (total / draws) ** 2
+    assert bool(((n == p.floor()) | (n == p.floor() + 1)).all())  # never more than one pulse off
+    z = (total - draws * p).sum() / (draws * (r * (1 - r)).sum()).sqrt()
+    assert abs(float(z)) < 4
+    assert abs(float(var.sum() / (r * (1 - r)).sum()) - 1) < 0.03
+    # the tiny updates alone (floor 0): the sparse path's Bernoulli(p)
+    small = p < 0.02
+    z_small = (total[small] - draws * p[small]).sum() / (draws * (r * (1 - r))[small].sum()).sqrt()
+    assert abs(float(z_small)) < 4
+    assert abs(float(mean[small].mean() / p[small].mean()) - 1) < 0.02
+
+
+def test_counts_match_the_old_implementation_by_chi_square():
+    """Pulses received by the devices of one class (p in [0.3, 0.4)) per draw: old vs new."""
+    p = _field()
+    cls = (p >= 0.3) & (p < 0.4)
+    g_old, g_new = torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)
+    old = torch.stack([_old(p, g_old)[cls].sum() for _ in range(300)])
+    new = torch.stack([_dense(p, g_new)[cls].sum() for _ in range(300)])
+    edges = torch.quantile(torch.cat([old, new]), torch.linspace(0, 1, 7, dtype=torch.float64)[1:-1])
+    a = torch.bincount(torch.bucketize(old, edges), minlength=6).double()
+    b = torch.bincount(torch.bucketize(new, edges), minlength=6).double()
+    chi2 = float((((a - b) ** 2) / (a + b).clamp_min(1)).sum())
+    assert chi2 < 20.5  # 5 degrees of freedom, p = 0.001
+
+
+def test_deterministic_rounding_and_signs():
+    p = _field() * torch.where(torch.arange(_field().numel()) % 2 == 0, 1.0, -1.0).double()
+    index, n, up = pulse_counts(p, "deterministic", None)
+    expected = p.abs().floor()
+    assert torch.equal(index, expected.nonzero().squeeze(1))
+    assert torch.equal(n, expected[index]) and torch.equal(up, p[index] > 0)
+
+
+def test_outer_product_counts_as_its_formed_update():
+    g = torch.Generator().manual_seed(0)
+    left, right = torch.randn(20, 50, generator=g), torch.rand(20, 300, generator=g)
+    update = OuterProduct(left, right, 0.05)
+    assert torch.allclose(pulse_units(update, 3.0), update.materialize() * 3.0, rtol=1e-6, atol=1e-7)
