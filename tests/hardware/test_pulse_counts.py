@@ -7,8 +7,10 @@ pulse counts of a class of devices against the old implementation's, with fixed 
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from neurosim.hardware import arrays
 from neurosim.hardware.arrays import DENSE_BELOW, OuterProduct, pulse_counts, pulse_units
 
 
@@ -28,6 +30,27 @@ def _field(size: int = 3 * DENSE_BELOW + 5) -> torch.Tensor:
     p = torch.cat([torch.rand(size - size // 5, generator=g, dtype=torch.float64) * 0.02,  # C-EP's many tiny updates
                    torch.rand(size // 5, generator=g, dtype=torch.float64) * 2.5])         # and a few whole pulses
     return p[torch.randperm(size, generator=g)]
+
+
+@pytest.fixture(params=["sparse", "dense"], autouse=True)
+def path(request, monkeypatch):
+    """Every test on both paths of a large array: the sparse count (forced by an infinite density
+    threshold) and the dense uniform per device it switches to when candidates would be many."""
+    monkeypatch.setattr(arrays, "DENSE_DENSITY", float("inf") if request.param == "sparse" else 0.0)
+    return request.param
+
+
+def test_the_density_switch_picks_the_path_by_expected_pulses(monkeypatch):
+    """Few expected pulses: the sparse count (it draws far fewer numbers than devices); many: dense."""
+    monkeypatch.setattr(arrays, "DENSE_DENSITY", 1 / 64)
+    calls = []
+    real = arrays._bernoulli_points
+    monkeypatch.setattr(arrays, "_bernoulli_points", lambda *a: calls.append(1) or real(*a))
+    g = torch.Generator().manual_seed(0)
+    pulse_counts(torch.full((4 * DENSE_BELOW,), 1e-4, dtype=torch.float64), "stochastic", g)
+    assert calls == [1]
+    pulse_counts(torch.full((4 * DENSE_BELOW,), 0.1, dtype=torch.float64), "stochastic", g)
+    assert calls == [1]
 
 
 def test_each_device_gets_floor_p_plus_u_pulses_in_mean_and_variance():
