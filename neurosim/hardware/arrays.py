@@ -87,10 +87,12 @@ class DeviceArray:
         ``delta`` may be an ``OuterProduct`` (C-EP's rank-B update of W_1): the pulse counts are
         then read off one product, scaled once, instead of a formed update re-read and rescaled.
         """
-        units, magnitude = scratch(self, delta)
-        signed = pulse_units(delta, scale / self.config.step, units)
-        index, n, up = pulse_counts(signed, self.config.rounding, generator, magnitude)
-        self.program(weight, index, n, up, generator)
+        counts = factored_pulse_counts(delta, scale / self.config.step, self.config.rounding, generator)
+        if counts is None:
+            units, magnitude = scratch(self, delta)
+            signed = pulse_units(delta, scale / self.config.step, units)
+            counts = pulse_counts(signed, self.config.rounding, generator, magnitude)
+        self.program(weight, *counts, generator)
 
     @torch.no_grad()
     def program(self, weight: Tensor, index: Tensor, n: Tensor, up: Tensor, generator: torch.Generator | None) -> None:
@@ -164,9 +166,12 @@ class DifferentialArray:
         """One count of pulses over |delta| for both halves: a device of a pair gets pulses only
         for its sign (G+ for increases, G- for decreases), so drawing them once is the same
         distribution as drawing each half on its clamped update, at half the cost."""
-        units, magnitude = scratch(self, delta)
-        signed = pulse_units(delta, scale / self.plus.config.step, units)
-        index, n, up = pulse_counts(signed, self.config.rounding, generator, magnitude)
+        counts = factored_pulse_counts(delta, scale / self.plus.config.step, self.config.rounding, generator)
+        if counts is None:
+            units, magnitude = scratch(self, delta)
+            signed = pulse_units(delta, scale / self.plus.config.step, units)
+            counts = pulse_counts(signed, self.config.rounding, generator, magnitude)
+        index, n, up = counts
         self.plus.program(self.g_plus, index[up], n[up], torch.ones_like(up[up]), generator)
         self.minus.program(self.g_minus, index[~up], n[~up], torch.ones_like(up[~up]), generator)
         touched = index
@@ -374,6 +379,98 @@ def _bernoulli_points(p: Tensor, blocks: Tensor, block_sum: Tensor, generator: t
     q = p[point].to(torch.float64)
     accept = uniform_like(q, generator).mul_(_RATE * q) < -torch.log1p(-q.clamp(max=0.5))
     return torch.unique(point[accept & (q > 0) & (q < 0.5)])
+
+
+FACTORED = True
+"""Whether an ``OuterProduct`` update is counted from its factors (``factored_pulse_counts``)."""
+
+
+def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding: str,
+                          generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor] | None:
+    """``pulse_counts`` of ``factor * delta`` for a rank-B update, without forming it: the same
+    distribution, floor(p + U) per device, at a cost in the pulses rather than in the devices.
+    None where it does not pay (not an OuterProduct, a small array, many pulses): then the caller
+    forms the update and counts it as before.
+
+    With p_ij = |sum_b L_bi R_bj| (L, R the factors times ``factor``), q_ij = sum_b |L_bi| |R_bj|
+    bounds p and has rank B with non-negative terms, so a Poisson process of rate _RATE q over
+    the devices is drawn from the factors alone: its total is sum_b |L_b|_1 |R_b|_1, each point
+    picks b by its term, then i by |L_bi| and j by |R_bj|. Thinned to rate -log(1 - p) (accepted
+    with -log(1 - p) / (_RATE q), p computed at the point from B products) it gives each device
+    with p < 1/2 one pulse with probability p, as ``pulse_counts``' sparse path. Devices with
+    p >= 1/2 lie in the rows whose bound sum_b |L_bi| max_j |R_bj| reaches 1/2: those few rows
+    are formed and get floor(p + U) exactly (deterministic rounding: floor(p), rows reaching 1).
+    """
+    if not FACTORED or not isinstance(delta, OuterProduct):
+        return None
+    left, right = delta.left, delta.right
+    out_size, in_size = left.shape[1], right.shape[1]
+    size = out_size * in_size
+    if size < DENSE_BELOW or left.shape[0] == 0:
+        return None
+    deterministic = rounding == "deterministic"
+    f64 = torch.float64
+    lf = left.to(f64) * (abs(delta.scale * factor))
+    sign = 1.0 if delta.scale * factor >= 0 else -1.0
+    rf = right.to(f64)
+    la, ra = lf.abs(), rf.abs()
+    row_bound = la.t() @ ra.amax(1)  # [out]: sum_b |L_bi| max_j |R_bj| >= p_ij for every j
+    limit = 1.0 if deterministic else 0.5
+    rows = torch.nonzero(row_bound >= limit, as_tuple=True)[0]
+    if rows.numel() * 8 > out_size:
+        return None
+    a_sum, r_sum = la.sum(1), ra.sum(1)  # [B]
+    terms = a_sum * r_sum
+    total = float(terms.sum()) if not deterministic else 0.0
+    if _RATE * total > DENSE_DENSITY * size:
+        return None
+    # the devices that may get >= 1 whole pulse: their rows, formed
+    big_index = torch.zeros(0, dtype=torch.int64, device=left.device)
+    big_n = torch.zeros(0, dtype=f64, device=left.device)
+    if rows.numel():
+        block = (lf[:, rows].t() @ rf)  # [rows, in], signed (before ``sign``)
+        p = block.abs()
+        pick = p >= limit
+        r_i, c_j = torch.nonzero(pick, as_tuple=True)
+        pp = p[r_i, c_j]
+        n = pp.floor() if deterministic else pp.add(uniform_like(pp, generator)).floor_()
+        keep = n > 0
+        big_index = (rows[r_i] * in_size + c_j)[keep]
+        big_n = n[keep]
+    index, n_all = big_index, big_n
+    if not deterministic and total > 0:
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        count = int(torch.poisson(torch.tensor([_RATE * total], dtype=f64, device=gen_device), generator))
+        if count:
+            u = uniform_like(torch.empty(3, count, dtype=f64, device=left.device), generator)
+            cum_terms = torch.cumsum(terms, 0)
+            b = torch.searchsorted(cum_terms, u[0] * total, right=True).clamp_(max=terms.numel() - 1)
+            i = _pick(la, a_sum, b, u[1])
+            j = _pick(ra, r_sum, b, u[2])
+            value = (lf[:, i] * rf[:, j]).sum(0)
+            q = value.abs()
+            bound = (la[:, i] * ra[:, j]).sum(0)
+            accept = uniform_like(q, generator).mul_(_RATE * bound) < -torch.log1p(-q.clamp(max=0.5))
+            accept &= (q > 0) & (q < 0.5)
+            small = torch.unique(i[accept] * in_size + j[accept])
+            index = torch.cat([index, small])
+            n_all = torch.cat([n_all, torch.ones(small.shape, dtype=f64, device=left.device)])
+    index, order = torch.sort(index)
+    n_all = n_all[order]
+    # signs: one B-term product per programmed device
+    signed = sign * (lf[:, index // in_size] * rf[:, index % in_size]).sum(0)
+    return index, n_all.to(left.dtype), signed > 0
+
+
+def _pick(weights: Tensor, sums: Tensor, b: Tensor, u: Tensor) -> Tensor:
+    """For each point, a column of row ``b`` of the non-negative ``weights`` [B, m], drawn with
+    probability proportional to its entry (``sums``: the rows' sums), by a search in the
+    flattened cumulative sum: one search for all points, whatever their row."""
+    m = weights.shape[1]
+    flat = torch.cumsum(weights.reshape(-1), 0)
+    start = flat[b * m] - weights[b, 0]  # cumulative sum before row b
+    k = torch.searchsorted(flat, start + u * sums[b], right=True)
+    return (k.clamp(b * m, b * m + m - 1) - b * m)
 
 
 def _either(value: float | None, default: float) -> float:

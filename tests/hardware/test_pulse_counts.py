@@ -100,3 +100,59 @@ def test_outer_product_counts_as_its_formed_update():
     left, right = torch.randn(20, 50, generator=g), torch.rand(20, 300, generator=g)
     update = OuterProduct(left, right, 0.05)
     assert torch.allclose(pulse_units(update, 3.0), update.materialize() * 3.0, rtol=1e-6, atol=1e-7)
+
+
+def _factors(seed: int = 0, big_rows: int = 3):
+    """C-EP-like factors: du of mixed signs, x >= 0, most updates far below one pulse, a few rows
+    (big du) with whole pulses."""
+    g = torch.Generator().manual_seed(seed)
+    left = torch.randn(20, 64, generator=g) * 0.02
+    left[:, :big_rows] *= 60
+    right = torch.rand(20, 784, generator=g) * (torch.rand(20, 784, generator=g) < 0.3)
+    return OuterProduct(left, right, 0.05)
+
+
+def _factored(update, factor, g, rounding="stochastic"):
+    counts = arrays.factored_pulse_counts(update, factor, rounding, g)
+    assert counts is not None
+    index, n, up = counts
+    out = torch.zeros(update.left.shape[1] * update.right.shape[1], dtype=torch.float64)
+    out[index] = n.double()
+    return out, index, up
+
+
+def test_factored_counts_have_floor_p_plus_u_distribution(path):
+    """Counted from the factors (no formed update): per-device mean, variance and signs as floor(p + U)."""
+    if path == "dense":
+        pytest.skip("the factored count falls back to the formed update when candidates are many")
+    update, factor, draws = _factors(), 3.0, 300
+    signed = update.materialize().double().view(-1) * factor
+    p = signed.abs()
+    g = torch.Generator().manual_seed(0)
+    total, square = torch.zeros_like(p), torch.zeros_like(p)
+    for _ in range(draws):
+        n, index, up = _factored(update, factor, g)
+        assert torch.equal(up, signed[index] > 0)
+        total += n
+        square += n * n
+    assert bool(((n == p.floor()) | (n == p.floor() + 1)).all())
+    r = p - p.floor()
+    z = (total - draws * p).sum() / (draws * (r * (1 - r)).sum()).sqrt()
+    assert abs(float(z)) < 4
+    var = square / draws - (total / draws) ** 2
+    assert abs(float(var.sum() / (r * (1 - r)).sum()) - 1) < 0.05
+    for lo, hi in ((0, 0.01), (0.01, 0.1), (0.1, 0.5), (0.5, 100)):  # every class of update sizes
+        cls = (p >= lo) & (p < hi)
+        assert cls.any()
+        zc = (total[cls] - draws * p[cls]).sum() / (draws * (r * (1 - r))[cls].sum()).sqrt()
+        assert abs(float(zc)) < 4, (lo, hi, float(zc))
+
+
+def test_factored_counts_deterministic_and_fallbacks(path):
+    update = _factors()
+    signed = update.materialize().view(-1) * 3.0
+    n, index, up = _factored(update, 3.0, None, "deterministic")
+    assert torch.equal(index, signed.abs().floor().nonzero().squeeze(1))
+    assert torch.equal(n[index].float(), signed.abs().floor()[index]) and torch.equal(up, signed[index] > 0)
+    assert arrays.factored_pulse_counts(update.materialize(), 3.0, "stochastic", None) is None  # formed: not factored
+    assert arrays.factored_pulse_counts(_factors(big_rows=64), 3.0, "stochastic", None) is None  # many big rows

@@ -29,7 +29,8 @@ drive W_1 x moves by eta_1 (x x^T / B) du_t: a B x B product instead of rebuildi
 
 Factored path (devices, same conditions otherwise): the devices must see every per-step update
 of W_1, but not as a formed [n_1, 784] tensor: it goes to ``Synapses.apply`` as an
-``OuterProduct`` (du and x), from which the arrays count pulses with one product.
+``OuterProduct`` (du and x), from which the arrays count pulses without forming it where the
+pulses are few (``arrays.factored_pulse_counts``), with one product otherwise.
 """
 
 from __future__ import annotations
