@@ -1,6 +1,7 @@
-"""Device-write speed: C-EP-1h (and EP-1h) on one preset per response law vs ideal synapses,
-measured side by side in one process (``neurosim.bench`` interleaves device and ideal runs),
-1 thread, written to experiments/results/bench_device_writes.json.
+"""Device-write speed: C-EP-1h, C-VF-1h and EP-1h on one preset per response law vs ideal
+synapses, measured side by side in one process (``neurosim.bench`` interleaves device and ideal
+runs), 1 thread, written to experiments/results/bench_device_writes.json (the speed results page
+renders its table from that file).
 
     python experiments/bench_device_writes.py --data-dir /work/shared/data
 """
@@ -8,6 +9,7 @@ measured side by side in one process (``neurosim.bench`` interleaves device and 
 from __future__ import annotations
 
 import argparse
+import datetime
 import platform
 import sys
 from pathlib import Path
@@ -27,14 +29,17 @@ def main() -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--samples", type=int, default=600)
     parser.add_argument("--batch-sizes", default="20,128")
-    parser.add_argument("--estimators", default="cep", help="comma-separated: cep, ep")
+    parser.add_argument("--estimators", default="cep,cvf,ep", help="comma-separated: cep, cvf, ep")
+    parser.add_argument("--laws", default=",".join(LAWS), help="comma-separated, from: " + ", ".join(LAWS))
+    parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    configs = {"cep": "mnist_fc1_cep", "ep": "mnist_fc1_ep"}
+    configs = {"cep": "mnist_fc1_cep", "cvf": "mnist_fc1_cvf", "ep": "mnist_fc1_ep"}
     rows = []
     for estimator in args.estimators.split(","):
-        for law, device in LAWS.items():
+        for law in args.laws.split(","):
+            device = LAWS[law]
             for row in neurosim.bench(configs[estimator], batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
                                       estimators=[estimator], samples=args.samples, rounds=args.rounds,
                                       overrides=[f"data.dir={args.data_dir}", f"synapses.device={device}"]):
@@ -42,7 +47,8 @@ def main() -> int:
                 rows.append(row)
                 print(f"{estimator} {law:<24} {device:<18} batch {row['batch_size']:>4}: "
                       f"{row['vs_ideal']:.2f}x ideal", flush=True)
-    atomic_write_json(OUT, {"command": " ".join([Path(sys.executable).name] + sys.argv),
+    atomic_write_json(Path(args.out), {"command": " ".join([Path(sys.executable).name] + sys.argv),
+                            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                             "machine": f"{platform.machine()}, {torch.get_num_threads()} thread, {platform.processor() or platform.platform()}",
                             "torch": torch.__version__, "rows": rows})
     return 0

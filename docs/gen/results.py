@@ -308,6 +308,32 @@ def device_bench_overhead() -> str:
     return table(["batch", "ideal", "`levels_64`", "`ag_a_si`", "overhead (levels_64)"], rows)
 
 
+def device_write_speed() -> str:
+    """experiments/results/bench_device_writes.json (experiments/bench_device_writes.py): each
+    response law's preset against ideal synapses, measured interleaved in one run, as a table
+    (rows: law and preset; columns: estimator x batch, the ratio to ideal) and the run's command,
+    machine and date, so that the guide's numbers are never typed by hand."""
+    data = read_json(RESULTS / "bench_device_writes.json")
+    try:
+        rows_in, command, machine = data["rows"], data["command"], data["machine"]
+    except (TypeError, KeyError) as exc:
+        raise GenError(f"bench_device_writes.json: missing {exc}") from exc
+    columns: list[tuple[str, int]] = []
+    cells: dict[tuple[str, str], dict[tuple[str, int], str]] = {}
+    for r in rows_in:
+        key = (r["estimator"], r["batch_size"])
+        if key not in columns:
+            columns.append(key)
+        cells.setdefault((r["law"], r["synapses"]), {})[key] = (
+            f"{r['vs_ideal']:.1f}x ({num(r['samples_per_second'])} vs {num(r['ideal_samples_per_second'])})")
+    rows = [[law, f"`{device}`"] + [by.get(c, "") for c in columns] for (law, device), by in cells.items()]
+    header = ["law", "preset"] + [f"{NAMES.get(e, e)}, batch {b}" for e, b in columns]
+    note = (f"\n\nEach cell: how many times slower than ideal synapses, (device vs ideal samples/s). "
+            f"Command: `{command}`; machine: {machine}; torch {data.get('torch', '?')}"
+            + (f"; {data['date']}" if data.get("date") else "") + ".")
+    return table(header, rows) + note
+
+
 def continuous_vs_discrete() -> str:
     s = read_json(RESULTS / "continuous_vs_discrete" / "summary.json")
     rows = [[r["run"], r["epochs"] if r["reached"] else f"not in {s['max_epochs']}", f"{r['seconds_to_target']:.1f}",
