@@ -6,6 +6,7 @@ writes in both forms of the rule, per-run seeds, and the configs it refuses.
 """
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -60,6 +61,8 @@ SPREADS = {"dw_min_dtod": 0.3, "up_down_dtod": 0.05, "w_bounds_dtod": 0.1, "stuc
     ("soft_bounds", SPREADS),
     ("linear_step", {"gamma_up": 0.5, "gamma_down": 0.3, **SPREADS}),
     ("nonlinear", {"states": 64, "a_up": 0.4, "a_down": 0.8, **SPREADS}),
+    ("linear_step", {"gamma_up": 0.5, "gamma_down": 0.3, "dw_min_dtod": 0.3}),  # only the steps vary
+    ("constant", {"w_max_dtod": 0.2, "stuck_fraction": 0.1}),  # only w_hi and movable vary
     ("constant", {}),  # uniform devices: their parameters are constants in the code
     ("linear_step", {"gamma_up": 0.5, "gamma_down": 0.3}),
     ("nonlinear", {"states": 64, "a_up": 0.4, "a_down": 0.8}),
@@ -81,7 +84,12 @@ def test_brian2_writes_equal_the_torch_device_array(response, extra):
     np.testing.assert_array_equal(up, array.pulses_up.numpy())
     np.testing.assert_array_equal(down, array.pulses_down.numpy())
     assert (up + down)[array.stuck.numpy()].sum() == 0
-    assert ("dw_up : 1" in bd.variables(config)) == bool(extra.get("stuck_fraction"))
+    varying = {"dw_up": "dw_min_dtod" in extra, "dw_down": "dw_min_dtod" in extra,
+               "w_lo": "w_bounds_dtod" in extra, "w_hi": "w_bounds_dtod" in extra or "w_max_dtod" in extra,
+               "movable": "stuck_fraction" in extra}
+    assert bd.per_device(config) == tuple(name for name, v in varying.items() if v)
+    for name, v in varying.items():  # the others are constants in the code, not synapse variables
+        assert (f"{name} : 1" in bd.variables(config)) == v
 
 
 def test_stochastic_rounding_and_cycle_to_cycle_noise_statistics():
@@ -150,6 +158,49 @@ def test_spike_triggered_writes_are_whole_pulses(rule, inputs):
         assert array.pulses_up.sum() > 0 and array.pulses_down.sum() > 0
         assert np.abs(w).max() < 4 - device.step
         np.testing.assert_allclose((w - w0) / device.step, net_pulses, atol=1e-9)
+
+
+SPREAD_DEVICE = DeviceConfig(response="constant", states=256, w_min=-4.0, w_max=4.0, **SPREADS)
+
+
+def _assert_each_device_moved_by_its_own_steps(b2, before, arrays):
+    """Constant response: every device away from its bounds moved by its own steps times its
+    pulses (dw_up up - dw_down down, per-device steps of the d2d spreads), stuck devices not at all."""
+    for (w, _), w0, array in zip(b2.params, before, arrays):
+        up, down = array.pulses_up.numpy(), array.pulses_down.numpy()
+        assert up.sum() > 0 and down.sum() > 0
+        stuck = array.stuck.numpy()
+        lo, hi = array.w_min.numpy(), array.w_max.numpy()
+        inside = (w > lo) & (w < hi) & (w0 > lo) & (w0 < hi) & ~stuck  # never clipped (stuck ones sit at one)
+        assert inside.mean() > 0.8
+        moved = array.dw_up.numpy() * up - array.dw_down.numpy() * down
+        np.testing.assert_allclose((w - w0)[inside], moved[inside], rtol=0, atol=1e-9)
+        assert stuck.any() and (up + down)[stuck].sum() == 0 and np.array_equal(w[stuck], w0[stuck])
+
+
+@pytest.mark.parametrize("rule", ["ep", "cep"])
+def test_spike_triggered_writes_with_spreads_move_each_device_by_its_own_steps(rule):
+    """Devices with d2d spreads of step, asymmetry and bounds and stuck devices, four examples of
+    learning: each device's change is its own steps times its pulses."""
+    b2, arrays = _spiking_with_device(rule, SPREAD_DEVICE)
+    before = [w.copy() for w, _ in b2.params]
+    x, y = _digits()
+    b2.run(Schedule(x, y, np.arange(4), np.full(4, 1.0), np.ones(4)))
+    _assert_each_device_moved_by_its_own_steps(b2, before, arrays)
+
+
+@pytest.mark.skipif(os.environ.get("NEUROSIM_TEST_STANDALONE") != "1" or shutil.which("g++") is None,
+                    reason="compiles a C++ project (about 30 s); set NEUROSIM_TEST_STANDALONE=1 to run")
+def test_standalone_writes_with_spreads_move_each_device_by_its_own_steps(tmp_path):
+    """cpp_standalone, C-EP (writes at spikes, through the synaptic pathways, and at the example's
+    end): the gated per-device reads (``devices.gates``) give each device its own steps."""
+    numpy_net, arrays = _spiking_with_device("cep", SPREAD_DEVICE)
+    b2 = Brian2SpikingNetwork(numpy_net.layout, numpy_net.params, [0.5, 0.5], "cpp_standalone",
+                              build_dir=tmp_path / "build", devices=arrays)
+    before = [w.copy() for w, _ in b2.params]
+    x, y = _digits()
+    b2.run(Schedule(x, y, np.arange(4), np.full(4, 1.0), np.ones(4)))
+    _assert_each_device_moved_by_its_own_steps(b2, before, arrays)
 
 
 def test_runs_draw_new_random_numbers_and_a_seed_repeats_one():
@@ -252,9 +303,9 @@ def test_a_device_run_resumes_to_the_same_weights_and_pulses(tmp_path):
 @pytest.mark.skipif(os.environ.get("NEUROSIM_TEST_STANDALONE") != "1" or shutil.which("g++") is None,
                     reason="compiles a C++ project (about 30 s); set NEUROSIM_TEST_STANDALONE=1 to run")
 def test_standalone_write_code_equals_the_torch_device_array(tmp_path):
-    """The C++ forms of the write code's functions (closed-form power, NeuroSim curve) against
-    torch, every response in one compiled project (deterministic rounding, no c2c), and the c2c
-    noise function's statistics."""
+    """The C++ forms of the write code's functions (closed-form power, NeuroSim curve, the gated
+    reads of the per-device parameters) against torch, every response in one compiled project
+    (deterministic rounding, no c2c), and the c2c noise function's statistics."""
     import brian2 as b2
 
     configs = [DeviceConfig(response=r, rounding="deterministic", dw_min=0.02, up_down=0.1, dw_min_dtod=0.3,
@@ -271,7 +322,7 @@ def test_standalone_write_code_equals_the_torch_device_array(tmp_path):
         b2.prefs.devices.cpp_standalone.openmp_threads = 0
         pre, post = b2.NeuronGroup(13, "v : 1"), b2.NeuronGroup(9, "v : 1")
         i_pre, j_post = (a.ravel() for a in np.meshgrid(np.arange(13), np.arange(9), indexing="ij"))
-        cases, objects = [], [pre, post]
+        cases, objects, namespace = [], [pre, post], bd.functions()
         for n, config in enumerate([*configs, noisy]):
             weight = (torch.rand(9, 13, generator=gen, dtype=torch.float64) - 0.5) * (0.0 if config is noisy else 0.9)
             array = DeviceArray.create(config, weight, n)
@@ -284,10 +335,15 @@ def test_standalone_write_code_equals_the_torch_device_array(tmp_path):
             syn.req = req.numpy()[j_post, i_pre]
             for var, values in bd.per_device_values(array, i_pre, j_post).items():
                 setattr(syn, var, values)
-            syn.run_regularly(bd.write_code(config, "req"), dt=b2.defaultclock.dt)
+            code = bd.write_code(config, "req", syn.name)  # gated per-device reads, as the spiking network's
+            if not bd.uniform(config):  # read through the gates, not as synapse variables
+                assert f"dev_{syn.name}_w_lo(dev_n)" in code
+                assert not re.search(r"\b(dw_up|dw_down|w_lo|w_hi|movable)\b", code)
+            namespace.update(bd.gates(config, syn.name))
+            syn.run_regularly(code, dt=b2.defaultclock.dt)
             objects.append(syn)
             cases.append((config, array, weight, req, syn))
-        b2.Network(*objects).run(b2.defaultclock.dt, namespace=bd.functions())
+        b2.Network(*objects).run(b2.defaultclock.dt, namespace=namespace)
         b2.device.build(directory=str(tmp_path / "project"), compile=True, run=True)
         for config, array, weight, req, syn in cases:
             got = np.zeros((9, 13))
@@ -298,6 +354,9 @@ def test_standalone_write_code_equals_the_torch_device_array(tmp_path):
                 continue
             array.apply(weight, req, None)
             np.testing.assert_allclose(got, weight.numpy(), rtol=0, atol=1e-12)
+            up = np.zeros((9, 13), dtype=np.int64)
+            up[j_post, i_pre] = syn.pulses_up[:]
+            np.testing.assert_array_equal(up, array.pulses_up.numpy())  # stuck devices: none
     finally:
         b2.set_device("runtime")
         b2.device.reinit()

@@ -207,9 +207,14 @@ def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -
         drive.delta = b2.linked_var(layers[0], "delta")
 
     synapses, connect = [], {}
+    standalone = b2.get_device().__class__.__name__ == "CPPStandaloneDevice"
     for n in range(1, n_layers + 1):
         i_pre, j_post = (a.ravel() for a in np.meshgrid(np.arange(sizes[n - 1]), np.arange(sizes[n]), indexing="ij"))
-        spec = synapse_code(layout, n)
+        device = layout.device(n)
+        owner = f"syn{n}" if device is not None and standalone else None  # gated per-device reads in C++
+        spec = synapse_code(layout, n, owner)
+        if owner is not None:
+            namespace.update(bd.gates(device, owner))
         if n == 1 and analog:
             pre, post, clock = inputs, drive, period
         else:

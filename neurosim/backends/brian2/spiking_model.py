@@ -182,7 +182,7 @@ class SynapseCode:
     """At the start of each example, for the one before it."""
 
 
-def synapse_code(layout: SpikingLayout, layer: int) -> SynapseCode:
+def synapse_code(layout: SpikingLayout, layer: int, owner: str | None = None) -> SynapseCode:
     """Model and event code of weight layer ``layer`` (1-based), ideal or on a device.
 
     On a device every write goes through ``brian2_devices.write_code`` (a write is pulses). In
@@ -190,13 +190,15 @@ def synapse_code(layout: SpikingLayout, layer: int) -> SynapseCode:
     every synapse at every step, is held in ``pend`` (a local analog store, like the
     eligibility of the EP form) and programmed with the next spike-triggered write, or at the
     end of the example: every programming event is then triggered by a spike or by the example's end.
+    ``owner``: the Synapses' name in a cpp_standalone project, whose writes then read the
+    per-device parameters only for the devices that get a pulse (``brian2_devices.gates``).
     """
     device = layout.device(layer)
     continual = layout.rule == "cep"
     analog_input = layer == 1 and layout.inputs == "analog"
 
     def write(delta: str) -> str:
-        return bd.write_code(device, delta) if device else f"w += {delta}"
+        return bd.write_code(device, delta, owner) if device else f"w += {delta}"
 
     def with_device(model: str) -> str:
         if device is None:
