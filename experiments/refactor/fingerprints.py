@@ -7,6 +7,11 @@ Run it before and after a change and compare the two JSON files (``--compare``):
 
     python experiments/refactor/fingerprints.py --out before.json
     python experiments/refactor/fingerprints.py --out after.json --compare before.json
+
+``before.json`` is main before the 0.2 restructuring (issue 17: every run identical after it);
+``reference.json`` is main after the fast device writes of issue 18, whose new pulse-count
+sampler (same distribution, other random stream) changed cep_device and cep_pcmo only: compare a
+change against ``reference.json``.
 """
 
 from __future__ import annotations
