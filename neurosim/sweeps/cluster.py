@@ -7,6 +7,12 @@ cluster at ``scheduler=tcp://HOST:PORT``. Dask reschedules the point of a worker
 dies (``distributed.scheduler.allowed-failures`` times), and the retry resumes from the point's
 checkpoint. ``workers=0`` runs the points in this process (debugging, timing).
 
+A point travels to its worker as bytes that only ``pickle.loads`` (the standard library's) opens,
+inside the task: a worker that cannot import or unpickle it (neurosim missing, broken or
+mid-edit there) raises as the task, and the point is recorded as failed with the worker's error.
+Had Dask itself unpickled it, the worker's connection handler would die and the point would stay
+pending for ever. ``LOAD_FAILURES`` such failures in a row stop the sweep with that error.
+
 Each point gets a torch thread budget (``compute.threads`` = cores // concurrent points,
 unless the sweep sets it): two torch jobs with 2 threads each on 2 cores run many times slower.
 """
@@ -15,7 +21,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +38,9 @@ from neurosim.sweeps.worker import PointTask, run_point
 
 ALLOWED_FAILURES = 3
 """Times a point may lose its worker process before it is recorded as failed."""
+
+LOAD_FAILURES = 3
+"""Points in a row that the workers could not load or start before the sweep stops (a broken install)."""
 
 
 def run_points(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int | None, scheduler: str | None,
@@ -126,9 +137,11 @@ def _run_dask(client: Any, tasks: list[PointTask], finished: Callable[[PointTask
     from distributed import wait
 
     session = uuid.uuid4().hex[:8]  # a long-lived cluster must not hand back another session's result
-    futures = {client.submit(run_point, task, key=f"neurosim-{name}-{task.name}-{session}", pure=False): task
+    futures = {client.submit(pickle.loads, _payload(task), key=f"neurosim-{name}-{task.name}-{session}",
+                             pure=False): task
                for task in tasks}
     pending = set(futures)
+    load_failures: list[str] = []
     try:
         while pending:
             try:
@@ -140,25 +153,67 @@ def _run_dask(client: Any, tasks: list[PointTask], finished: Callable[[PointTask
                 task = futures[future]
                 if future.status == "finished":
                     outcome = future.result()
-                else:  # the worker died too often, or the task could not run at all
-                    outcome = _lost(task, future.exception())
+                    load_failures.clear()
+                else:  # the worker died too often, or could not load or start the point
+                    error = future.status == "error"
+                    outcome = _lost(task, future.exception() if error else None, future.traceback() if error else None)
+                    if outcome.get("lost") == "load":
+                        load_failures.append(outcome["error"])
+                    else:
+                        load_failures.clear()
                 finished(task, outcome)
+            if len(load_failures) >= LOAD_FAILURES:
+                left = f"; {len(pending)} points not run (run the same command again to continue)" if pending else ""
+                raise NeurosimError(
+                    f"sweep stopped: the workers could not load or start {len(load_failures)} points in a row "
+                    f"(is neurosim installed and importable on the workers, and not being edited?); the last "
+                    f"error: {load_failures[-1]}{left}")
             status.update()
     finally:
         if pending:
             client.cancel(list(pending))
 
 
-def _lost(task: PointTask, exc: BaseException | None) -> dict[str, Any]:
-    """Record a point whose worker process died ALLOWED_FAILURES times (or never ran it)."""
+def _payload(task: PointTask) -> bytes:
+    """``pickle.loads`` of these bytes, on the worker, runs the point: ``run_point(task)``."""
+    import cloudpickle
+
+    return cloudpickle.dumps(_Call(run_point, task))
+
+
+class _Call:
+    """Pickles as a call: unpickling it calls ``function(*args)`` (the worker needs neither this class
+    nor Dask to open it, only the function's and the arguments' modules)."""
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self.function, self.args = function, args
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.function, self.args
+
+
+def _lost(task: PointTask, exc: BaseException | None, trace: Any = None) -> dict[str, Any]:
+    """Record a point whose worker process died ALLOWED_FAILURES + 1 times, or that its worker could
+    not load or start (the worker's error, e.g. an ImportError, and its traceback)."""
     from distributed import KilledWorker
 
-    if isinstance(exc, KilledWorker):
-        error = (f"the worker process running this point died {ALLOWED_FAILURES} times (killed, out of "
-                 f"memory or crashed); its checkpoint, if any, is kept")
-    else:
-        error = f"{type(exc).__name__}: {exc}"
     record = {**read_json(Path(task.run_dir) / POINT_FILE), "name": task.name, "values": task.values,
-              "status": "failed", "error": error}
+              "status": "failed"}
+    record.pop("traceback", None)
+    if exc is None:
+        record["error"] = "the cluster cancelled this point's task (scheduler restarted or lost?)"
+        record["lost"] = "cancelled"
+    elif isinstance(exc, KilledWorker):
+        record["error"] = (f"the worker process running this point died {exc.allowed_failures + 1} times (killed, "
+                           f"out of memory or crashed); its checkpoint, if any, is kept")
+        record["lost"] = "worker"
+    else:
+        record["error"] = f"{type(exc).__name__}: {exc} (the worker could not load or start this point)"
+        record["lost"] = "load"
+        try:
+            record["traceback"] = "".join(traceback.format_exception(type(exc), exc, trace))
+        except Exception:  # noqa: BLE001 - a traceback from elsewhere that does not format: the error says enough
+            pass
+    Path(task.run_dir).mkdir(parents=True, exist_ok=True)  # a point that never started has no folder yet
     atomic_write_json(Path(task.run_dir) / POINT_FILE, record)
     return record

@@ -372,3 +372,82 @@ def yaml_file(folder: Path, spec: dict) -> str:
     path = folder / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return str(path)
+
+
+# --------------------------------------------------------------------------- workers that cannot load or run a point
+
+
+class Hung(Exception):
+    """Not a TimeoutError: the sweep's wait loop must not take it for its own poll timeout."""
+
+
+@pytest.fixture
+def deadline():
+    """Fail (an exception raised in the main thread) if the test runs past 90 s, instead of hanging."""
+    def expired(signum, frame):
+        raise Hung("the sweep hung: a point its worker could not load or run stayed pending")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(90)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def unloadable_run_point(tmp_path, monkeypatch):
+    """The sweep's run_point replaced by one from a module only this process can import (as when the
+    workers' neurosim is missing or mid-edit): a worker cannot unpickle the point's task."""
+    import importlib
+
+    folder = tmp_path / "driver_only"
+    folder.mkdir()
+    (folder / "ghost_sweep_worker.py").write_text("def run_point(task):\n    return {'status': 'done'}\n")
+    monkeypatch.syspath_prepend(str(folder))
+    module = importlib.import_module("ghost_sweep_worker")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(folder)])  # gone before the workers spawn
+    monkeypatch.setattr("neurosim.sweeps.cluster.run_point", module.run_point)
+    yield
+    sys.modules.pop("ghost_sweep_worker", None)
+
+
+def test_a_point_its_worker_cannot_load_is_recorded_as_failed(tmp_path, capsys, deadline, unloadable_run_point):
+    spec = tiny(grid={"estimator.beta": [0.1, 0.2]})
+    out = tmp_path / "sweep"
+    assert main(["sweep", yaml_file(tmp_path, spec), "--out", str(out), "--workers", "1", "--quiet"]) == 1
+    assert "ModuleNotFoundError" in capsys.readouterr().out  # the table
+    rows = rows_of(out)
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+    for row in rows:
+        assert row["error"] == ("ModuleNotFoundError: No module named 'ghost_sweep_worker' (the worker could not "
+                                "load or start this point)")
+        record = json.loads((out / "points" / row["point"] / "sweep_point.json").read_text())
+        assert record["status"] == "failed" and "ghost_sweep_worker" in record["traceback"]
+
+
+def test_a_sweep_whose_workers_keep_failing_to_load_stops_with_the_error(tmp_path, capsys, deadline,
+                                                                         unloadable_run_point):
+    import re
+
+    from neurosim.sweeps.cluster import LOAD_FAILURES
+
+    spec = tiny(grid={"estimator.beta": [0.1, 0.2, 0.3, 0.4, 0.5]})
+    out = tmp_path / "sweep"
+    assert main(["sweep", yaml_file(tmp_path, spec), "--out", str(out), "--workers", "1", "--quiet"]) == 2
+    printed = capsys.readouterr().err
+    counted = re.search(r"could not load or start (\d+) points in a row", printed)
+    assert counted and int(counted.group(1)) >= LOAD_FAILURES  # those that ended together are all counted
+    assert "ModuleNotFoundError: No module named 'ghost_sweep_worker'" in printed
+    statuses = [r["status"] for r in rows_of(out)]
+    assert statuses.count("failed") >= LOAD_FAILURES and set(statuses) <= {"failed", "pending"}
+
+
+def test_a_point_whose_worker_always_dies_is_recorded_as_failed(tmp_path, monkeypatch, deadline):
+    def die(task):
+        os._exit(3)  # the worker process itself, as if killed (pickled by value: no module needed)
+
+    monkeypatch.setattr("neurosim.sweeps.cluster.ALLOWED_FAILURES", 0)
+    monkeypatch.setattr("neurosim.sweeps.cluster.run_point", die)
+    result = neurosim.sweep(tiny(grid={"estimator.beta": [0.1]}), out=tmp_path / "sweep", workers=1, progress=False)
+    assert [r["status"] for r in result.rows] == ["failed"]
+    assert result.rows[0]["error"].startswith("the worker process running this point died 1 times")
