@@ -74,13 +74,18 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, expected: str = "a mapping of config keys at the top level",
+              empty_ok: bool = False) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (``expected`` says of what, for the error); an empty
+    file is ``{}`` if ``empty_ok``."""
     try:
-        data = load_yaml(path.read_text())
+        data = load_yaml(Path(path).read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), "(file)", f"valid YAML: {exc}") from None
+    if data is None and empty_ok:
+        return {}
     if not isinstance(data, dict):
-        raise ConfigError(str(path), type(data).__name__, "a mapping of config keys at the top level")
+        raise ConfigError(str(path), type(data).__name__, expected)
     return data
 
 

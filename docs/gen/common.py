@@ -118,10 +118,13 @@ def read_json(path: Path) -> Any:
 
 
 def read_yaml(path: Path) -> Any:
+    """A YAML file read as neurosim reads its own (YAML 1.2 numbers: 1e-3 is a number)."""
     import yaml
 
+    from neurosim.schema import load_yaml
+
     try:
-        return yaml.safe_load(Path(path).read_text())
+        return load_yaml(Path(path).read_text())
     except FileNotFoundError as exc:
         raise GenError(f"missing file {path}") from exc
     except yaml.YAMLError as exc:

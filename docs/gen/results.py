@@ -403,13 +403,7 @@ def device_negbeta_seed1() -> str:
 
 def sweep_csv(name: str, columns: list[str], file: str = "results.csv") -> str:
     path = RESULTS / name / file
-    try:
-        with path.open() as handle:
-            records = list(csv.DictReader(handle))
-    except FileNotFoundError as exc:
-        raise GenError(f"missing {path}") from exc
-    if not records:
-        raise GenError(f"empty {path}")
+    records = _csv(name, file)
     missing = [c for c in columns if c not in records[0]]
     if missing:
         raise GenError(f"{path} has no columns {missing}")
@@ -519,8 +513,8 @@ def render() -> dict[str, str | bytes]:
 
 # ---------------------------------------------------------------- more tables (sweeps, spiking)
 
-def _csv(name: str) -> list[dict]:
-    path = RESULTS / name / "results.csv"
+def _csv(name: str, file: str = "results.csv") -> list[dict]:
+    path = RESULTS / name / file
     try:
         with path.open() as handle:
             records = list(csv.DictReader(handle))

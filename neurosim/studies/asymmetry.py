@@ -10,7 +10,7 @@ Theorem-1 angle, initial weight angles as labels). Each training run has its own
 the study's, so an interrupted study resumes: finished runs are read back, unfinished ones are
 resumed from their last epoch.
 
-A study is described by a YAML file (``experiments/studies/fig1c_cvf.yaml``, loaded by name)::
+A study is described by a YAML file (``neurosim/presets/studies/fig1c_cvf.yaml``, loaded by name)::
 
     name: fig1c_cvf
     base: mnist_fc1_cvf            # experiment trained at every angle (dynamics vector_field)
@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
-from neurosim.config import load_yaml
+from neurosim.schema import read_yaml
 from neurosim.errors import ConfigError
 
 
@@ -53,10 +52,7 @@ class AsymmetrySpec:
 
             path = find("studies", str(source))
             where = str(path)
-            try:
-                raw = load_yaml(path.read_text())  # YAML 1.2 numbers, as config files
-            except yaml.YAMLError as exc:
-                raise ConfigError(where, "(file)", f"valid YAML: {exc}") from None
+            raw = read_yaml(path, "a mapping with name, base and angles")
         if not isinstance(raw, dict):
             raise ConfigError(where, type(raw).__name__, "a mapping with name, base and angles")
         known = {"name", "base", "angles", "reference", "overrides", "gdu_batch_size"}

@@ -48,11 +48,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from neurosim.config import Config, load_config
 from neurosim.errors import ConfigError, arg
-from neurosim.schema import load_yaml, parse_override, set_dotted
+from neurosim.schema import load_yaml, parse_override, read_yaml, set_dotted  # noqa: F401  (load_yaml: the public reader)
 from neurosim.sweeps.names import REFERENCE_NAME, deduplicate, format_value, point_name
 from neurosim.sweeps.parse import METRICS, Axis, PlotSpec, check_not_swept, parse
 
@@ -106,12 +105,7 @@ class SweepSpec:
         from neurosim.presets import find
 
         path = find("sweeps", str(source))
-        try:
-            raw = load_yaml(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(str(path), "(file)", f"valid YAML: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(str(path), type(raw).__name__, "a mapping with name, base and axes at the top level")
+        raw = read_yaml(path, "a mapping with name, base and axes at the top level")
         return cls(**parse(raw, str(path), path.parent))
 
     def points(self, extra_overrides: list[str] | None = None) -> list[Point]:

@@ -44,8 +44,8 @@ import numpy as np
 from neurosim.errors import ConfigError, NeurosimError
 from neurosim.backends.brian2 import equations as eq
 from neurosim.backends.brian2.schedule import Layout, Params, RunOutput, Schedule, schedule_tables
-from neurosim.backends.brian2.targets import (PROGRESS_TAG, TARGETS, ProgressWatcher, array_digest, codegen_target,
-                                              standalone_report)
+from neurosim.backends.brian2.targets import (PROGRESS_TAG, TARGETS, ProgressWatcher, array_digest, build_cache_root,
+                                              codegen_target, standalone_report)
 from neurosim.backends.brian2.weights import matrix_from_synapses, synapse_values
 
 __all__ = ["PROGRESS_TAG", "TARGETS", "Brian2RateNetwork", "Layout", "Params", "ProgressWatcher", "RunOutput",
@@ -266,10 +266,8 @@ class Brian2RateNetwork:
 
 
 def default_build_dir(layout: Layout) -> Path:
-    """$NEUROSIM_BRIAN2_CACHE or ~/.cache/neurosim/brian2, one folder per layout."""
-    root = os.environ.get("NEUROSIM_BRIAN2_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "neurosim", "brian2")
-    return Path(root) / f"rate_{layout.key()}"
+    """The layout's folder in the Brian2 build cache (targets.build_cache_root)."""
+    return build_cache_root() / f"rate_{layout.key()}"
 
 
 def _build_objects(layout: Layout, schedule: Schedule, lrs: list[float]) -> dict[str, Any]:

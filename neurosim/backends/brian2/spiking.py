@@ -21,6 +21,7 @@ import numpy as np
 from neurosim.hardware.devices import DeviceArray, DeviceConfig
 from neurosim.errors import ConfigError
 from neurosim.backends.brian2 import devices as bd
+from neurosim.backends.brian2.targets import build_cache_root
 from neurosim.backends.brian2.rate import Brian2RateNetwork, RunOutput, Schedule, schedule_tables
 from neurosim.backends.brian2.spiking_model import (  # noqa: F401  (re-exported: the model's names)
     CEP_INPUT_EQUATIONS, CEP_SYNAPSE_MODEL, INPUT_EQUATIONS, INPUT_ON_POST, INPUTS, NUDGED_POST, ON_POST, ON_PRE,
@@ -125,9 +126,8 @@ SEED_CODE = f"""{{
 
 
 def default_build_dir(layout: SpikingLayout) -> Path:
-    root = os.environ.get("NEUROSIM_BRIAN2_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "neurosim", "brian2")
-    return Path(root) / f"spiking_{layout.key()}"
+    """The layout's folder in the Brian2 build cache (targets.build_cache_root)."""
+    return build_cache_root() / f"spiking_{layout.key()}"
 
 
 def build_objects(layout: SpikingLayout, schedule: Schedule, lrs: list[float]) -> dict[str, Any]:

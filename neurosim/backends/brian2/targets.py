@@ -10,6 +10,7 @@ read back by ``ProgressWatcher``), and reads its inputs from files named by cont
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -92,3 +93,11 @@ class ProgressWatcher:
 def array_digest(values: np.ndarray) -> str:
     """Content hash of an array as the binary would read it (float64, C order)."""
     return hashlib.md5(np.ascontiguousarray(values, dtype=np.float64).data).hexdigest()
+
+
+def build_cache_root() -> Path:
+    """Where compiled Brian2 projects are kept between runs: $NEUROSIM_BRIAN2_CACHE, else
+    neurosim/brian2 in the user cache; one folder per network layout below it."""
+    root = os.environ.get("NEUROSIM_BRIAN2_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "neurosim", "brian2")
+    return Path(root)
