@@ -51,8 +51,10 @@ class DeviceIdentity:
     reset and the weight is written back onto one of them (aihwkit's OneSidedUnitCell refresh;
     the write-back is taken as exact and counted as pulses). null: no refresh."""
     response: str = "constant"
-    """Step response to one pulse: 'constant', 'soft_bounds', 'linear_step', 'exp_step' or 'nonlinear'
-    (NeuroSim's exponential conductance curve); each law is a module of ``neurosim.hardware.responses``."""
+    """Step response to one pulse: 'constant', 'soft_bounds', 'linear_step', 'exp_step', 'nonlinear'
+    (NeuroSim's exponential conductance curve) or 'measured' (a look-up table of mean steps, as
+    ``neurosim devices fit`` builds from measurements); each law is a module of
+    ``neurosim.hardware.responses``."""
     w_min: float = -0.5
     w_max: float = 0.5
     """Weight range the device's conductance range maps to (weight units)."""
@@ -96,6 +98,9 @@ class DeviceConfig(*reversed(parameter_classes()), DeviceIdentity):
     probability 0.3) or 'deterministic' (truncated: the fraction of a pulse is lost)."""
     energy_per_pulse: float = 0.0
     """Joules per programming pulse, for the energy estimate."""
+    endurance: float | None = None
+    """Programming pulses a device survives (the datasheet's endurance, in cycles or pulses as its
+    source states), for comparing a training's pulses per device against it; null: not stated."""
     read_noise_std: float = 0.0
     """Read side (``neurosim.hardware.read_side``; also with ``ideal: true``, for ideal programming and
     imperfect reads): standard deviation of each read of a weight, in weight units, drawn anew
@@ -159,6 +164,8 @@ class DeviceConfig(*reversed(parameter_classes()), DeviceIdentity):
                     "energy_per_pulse"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{prefix}.{key}", getattr(self, key), "a non-negative number")
+        if self.endurance is not None and not self.endurance > 0:
+            raise ConfigError(f"{prefix}.endurance", self.endurance, "a positive number of pulses, or null")
         for key in ("w_min_dtod", "w_max_dtod"):
             if getattr(self, key) is not None and getattr(self, key) < 0:
                 raise ConfigError(f"{prefix}.{key}", getattr(self, key), "a non-negative spread, or null")

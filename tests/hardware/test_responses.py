@@ -31,6 +31,7 @@ LAW_PARAMS = {
     "exp_step": {"exp_A_up": 0.3, "exp_A_down": 0.2, "exp_gamma_up": 1.5, "exp_gamma_down": 2.0,
                  "exp_a": 0.4, "exp_b": 0.1},
     "nonlinear": {"states": 50, "a_up": 0.3, "a_down": 0.5},
+    "measured": {"measured_up": [1.6, 1.2, 0.5, 0.1], "measured_down": [0.2, 0.8, 1.0, 1.4]},
 }
 """A typical parameter set per law (w in [-1, 1], dw_min 0.02)."""
 
@@ -50,11 +51,11 @@ def states(n=41):
 
 
 def test_the_registry_knows_every_law_and_lists_them_for_an_unknown_name():
-    assert names() == ("constant", "soft_bounds", "linear_step", "exp_step", "nonlinear")
+    assert names() == ("constant", "soft_bounds", "linear_step", "exp_step", "nonlinear", "measured")
     assert set(LAW_PARAMS) == set(LAWS)  # a new law gets its parameters here, and so every test below
     for name, item in LAWS.items():
         assert item.name == name and law(name) is item
-    with pytest.raises(ConfigError, match="constant, soft_bounds, linear_step, exp_step, nonlinear") as info:
+    with pytest.raises(ConfigError, match="constant, soft_bounds, linear_step, exp_step, nonlinear, measured") as info:
         law("quadratic", "device.response")
     assert info.value.key == "device.response"
     with pytest.raises(ConfigError, match="synapses.response"):

@@ -9,10 +9,11 @@ contract); ``DeviceConfig`` picks up its parameters from ``params``.
 from __future__ import annotations
 
 from neurosim.errors import ConfigError
-from neurosim.hardware.responses import constant, exp_step, linear_step, nonlinear, soft_bounds
+from neurosim.hardware.responses import constant, exp_step, linear_step, measured, nonlinear, soft_bounds
 from neurosim.hardware.responses.base import Brian2Function, ResponseLaw
 
-LAWS: dict[str, ResponseLaw] = {m.LAW.name: m.LAW for m in (constant, soft_bounds, linear_step, exp_step, nonlinear)}
+LAWS: dict[str, ResponseLaw] = {m.LAW.name: m.LAW for m in (constant, soft_bounds, linear_step, exp_step, nonlinear,
+                                                          measured)}
 """Response name -> law, in the order the docs list them."""
 
 

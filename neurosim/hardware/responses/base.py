@@ -24,7 +24,7 @@ new law is one module (plus its line in the registry and its tests):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import Tensor
@@ -108,3 +108,46 @@ def normal_like(like: Tensor, generator: torch.Generator | None) -> Tensor:
     if generator is None or generator.device == like.device:
         return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
     return torch.randn(like.shape, generator=generator, dtype=like.dtype).to(like.device)
+
+
+StepFunction = Callable[[Tensor, Mapping[str, Tensor]], Tensor]
+"""One pulse of a law without a closed form: the signed step of each device at state ``cur``
+(noise included), from the per-device tensors of the working set (``sign``, ``w_min``,
+``w_max`` and the law's own)."""
+
+
+def apply_pulses(w: Tensor, n: Tensor, per_device: Mapping[str, Tensor], step: StepFunction) -> Tensor:
+    """The weights after n pulses applied one at a time, each clipped at the device's bounds.
+
+    Pulse k goes to the devices with n > k only: after each pulse the devices done drop out of
+    the working set, so a write costs the sum of its pulse counts, not n.max() times the devices
+    programmed (most get one pulse, a few many). ``per_device`` holds tensors shaped as ``w``
+    (at least ``w_min`` and ``w_max``), subset with the working set and handed to ``step``; a law
+    that draws noise draws it inside ``step``, one number per device of the working set.
+    """
+    out = w.clone()
+    if n.numel() == 0:
+        return out
+    names = list(per_device)
+    values = [per_device[k] for k in names]
+    where = None  # positions in ``out`` of the working set (None: all of it)
+    cur = out.clone()
+    for k in range(int(n.max())):
+        if k:
+            left = n > k
+            if not bool(left.all()):
+                done = ~left
+                if where is None:
+                    out[done] = cur[done]
+                    where = left.nonzero().squeeze(1)
+                else:
+                    out[where[done]] = cur[done]
+                    where = where[left]
+                cur, n = cur[left], n[left]
+                values = [t[left] for t in values]
+        d = dict(zip(names, values))
+        cur = (cur + step(cur, d)).clamp(d["w_min"], d["w_max"])
+    if where is None:
+        return cur
+    out[where] = cur
+    return out

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from neurosim.hardware.responses.base import ResponseLaw, normal_like
+from neurosim.hardware.responses.base import ResponseLaw, apply_pulses, normal_like
 
 
 @dataclass
@@ -46,42 +46,21 @@ class ExpStep(ResponseLaw):
         return self._pulses(config, w, n, up, dw_up, dw_down, w_min, w_max, generator, noisy=True)
 
     def _pulses(self, config, w, n, up, dw_up, dw_down, w_min, w_max, generator, noisy: bool) -> Tensor:
-        """Pulse k goes to the devices with n > k only: after each pulse the devices done drop
-        out of the working set, so a write costs the sum of its pulse counts, not n.max() times
-        the devices programmed (most get one pulse, a few many; the full-set loop with a mask
-        was most of exp_step's write). Per device the same steps, noise and clipping as before."""
         c = config
-        sign = torch.where(up, 1.0, -1.0).to(w.dtype)
-        dw = torch.where(up, dw_up, dw_down)
-        big_a = torch.where(up, c.exp_A_up, c.exp_A_down).to(w.dtype)
-        gamma = torch.where(up, c.exp_gamma_up, c.exp_gamma_down).to(w.dtype)
-        span = w_max - w_min
-        out = w.clone()
-        if n.numel() == 0:
-            return out
-        where = None  # positions in ``out`` of the working set (None: all of it)
-        cur = out.clone()
-        for k in range(int(n.max())):
-            if k:
-                left = n > k
-                if not bool(left.all()):
-                    done = ~left
-                    if where is None:
-                        out[done] = cur[done]
-                        where = left.nonzero().squeeze(1)
-                    else:
-                        out[where[done]] = cur[done]
-                        where = where[left]
-                    cur, n, sign, dw, big_a, gamma, span, w_min, w_max = (
-                        t[left] for t in (cur, n, sign, dw, big_a, gamma, span, w_min, w_max))
-            z = 2 * c.exp_a * cur / span + c.exp_b
-            step = dw * (1 - big_a * torch.exp(sign * gamma * z)).clamp_min(0)
-            if noisy and c.dw_min_std:
-                step = step * (1 + c.dw_min_std * normal_like(cur, generator))
-            cur = (cur + sign * step).clamp(w_min, w_max)
-        if where is None:
-            return cur
-        out[where] = cur
-        return out
+        noise = noisy and bool(c.dw_min_std)
+        per_device = {"sign": torch.where(up, 1.0, -1.0).to(w.dtype), "dw": torch.where(up, dw_up, dw_down),
+                      "big_a": torch.where(up, c.exp_A_up, c.exp_A_down).to(w.dtype),
+                      "gamma": torch.where(up, c.exp_gamma_up, c.exp_gamma_down).to(w.dtype),
+                      "span": w_max - w_min, "w_min": w_min, "w_max": w_max}
+
+        def step(cur: Tensor, d) -> Tensor:
+            z = 2 * c.exp_a * cur / d["span"] + c.exp_b
+            size = d["dw"] * (1 - d["big_a"] * torch.exp(d["sign"] * d["gamma"] * z)).clamp_min(0)
+            if noise:
+                size = size * (1 + c.dw_min_std * normal_like(cur, generator))
+            return d["sign"] * size
+
+        return apply_pulses(w, n, per_device, step)
+
 
 LAW = ExpStep()
