@@ -64,3 +64,15 @@ class DivergenceError(NeurosimError):
     """States or weights became NaN or infinite during training."""
 
     exit_code = 3
+
+
+class MeasurementError(NeurosimError):
+    """A measurement file (``neurosim devices fit``) cannot be read or fitted: names the file and,
+    where one is to blame, the line."""
+
+    def __init__(self, path: object, problem: str, line: int | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        where = f"{path}, line {line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {problem}")

@@ -50,3 +50,55 @@ def plot_pulse_response(config: DeviceConfig, path: Path, devices: int = 5) -> N
     fig.tight_layout()
     atomic_write(Path(path), lambda h: fig.savefig(h, format="png"), "wb")
     plt.close(fig)
+
+
+def plot_fit(fit, path: Path) -> None:
+    """What ``neurosim devices fit`` draws: left, the measured sweeps (conductance against the
+    pulses of each cycle, up then down) with the fitted preset simulated from the same starts
+    (mean of 100 devices, dashed); right, every single measured step against the state, with each
+    law's mean step (the chosen law bold). ``fit`` is a ``neurosim.hardware.fitting.DeviceFit``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from neurosim.io import atomic_write
+
+    unit = fit.measurements.units
+    per = {"S": 1.0, "mS": 1e-3, "uS": 1e-6, "nS": 1e-9, "pS": 1e-12}[unit]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
+    offsets: dict[tuple[str, str], float] = {}
+    colors: dict[str, str] = {}
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for sweep, (measured, simulated) in zip(fit.measurements.sweeps, fit.simulated()):
+        key = (sweep.device, sweep.cycle)
+        start = offsets.get(key, 0.0)
+        x = start + np.arange(len(measured))
+        offsets[key] = x[-1]
+        color = colors.setdefault(sweep.device, palette[len(colors) % len(palette)])
+        left.plot(x, measured / per, color=color, lw=0.8, alpha=0.6)
+        left.plot(x, simulated / per, color="black", lw=0.8, ls="--")
+    left.set_xlabel("pulse (each cycle: up, then down)")
+    left.set_ylabel(f"conductance ({unit})")
+    left.set_title(f"{fit.name}: measured (colour per device), fitted {fit.chosen} (dashed)", fontsize=9)
+    for sweep in fit.measurements.sweeps:
+        before, after = sweep.steps
+        right.scatter(before / per, (after - before) / per, s=3, alpha=0.25,
+                      color="tab:blue" if sweep.direction == "up" else "tab:red", lw=0)
+    g, curves = fit.mean_steps()
+    for name, (up, down) in curves.items():
+        bold = name == fit.chosen
+        kw = dict(lw=2.2 if bold else 0.9, alpha=1.0 if bold else 0.6, color="black" if bold else None)
+        line, = right.plot(g / per, up / per, label=name + (" (chosen)" if bold else ""), **kw)
+        right.plot(g / per, down / per, **{**kw, "color": line.get_color()})
+    right.axhline(0, color="gray", lw=0.6)
+    right.set_xlabel(f"conductance before the pulse ({unit})")
+    right.set_ylabel(f"step of one pulse ({unit})")
+    right.set_title("single steps (blue up, red down) and each law's mean step", fontsize=9)
+    right.legend(fontsize=7)
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    atomic_write(Path(path), lambda h: fig.savefig(h, format="png"), "wb")
+    plt.close(fig)

@@ -11,8 +11,8 @@ from neurosim.hardware.responses.base import normal_like
 def _old(c, w, n, up, dw_up, dw_down, w_min, w_max, generator, noisy):
     sign = torch.where(up, 1.0, -1.0).to(w.dtype)
     dw = torch.where(up, dw_up, dw_down)
-    big_a = torch.where(up, c.exp_A_up, c.exp_A_down).to(w.dtype)
-    gamma = torch.where(up, c.exp_gamma_up, c.exp_gamma_down).to(w.dtype)
+    big_a = torch.where(up, w.new_tensor(c.exp_A_up), w.new_tensor(c.exp_A_down))
+    gamma = torch.where(up, w.new_tensor(c.exp_gamma_up), w.new_tensor(c.exp_gamma_down))
     span = w_max - w_min
     w = w.clone()
     for k in range(int(n.max())):

@@ -49,8 +49,10 @@ class ExpStep(ResponseLaw):
         c = config
         noise = noisy and bool(c.dw_min_std)
         per_device = {"sign": torch.where(up, 1.0, -1.0).to(w.dtype), "dw": torch.where(up, dw_up, dw_down),
-                      "big_a": torch.where(up, c.exp_A_up, c.exp_A_down).to(w.dtype),
-                      "gamma": torch.where(up, c.exp_gamma_up, c.exp_gamma_down).to(w.dtype),
+                      # in w's dtype from the start: torch.where of two floats is float32, which
+                      # rounded a float64 run's parameters
+                      "big_a": torch.where(up, w.new_tensor(c.exp_A_up), w.new_tensor(c.exp_A_down)),
+                      "gamma": torch.where(up, w.new_tensor(c.exp_gamma_up), w.new_tensor(c.exp_gamma_down)),
                       "span": w_max - w_min, "w_min": w_min, "w_max": w_max}
 
         def step(cur: Tensor, d) -> Tensor:

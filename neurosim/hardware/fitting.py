@@ -1,0 +1,580 @@
+"""Fit neurosim's response laws to measured pulse responses, and write the result as a preset.
+
+The laws are fitted one pulse at a time: each measured step (conductance before a pulse, after
+it) is a sample of the law's mean step at that state plus cycle-to-cycle noise, which is what
+every law's noise model says (``responses/base.py``). For each law the parameters and the
+device's conductance bounds are found by least squares (``scipy.optimize.least_squares``), with
+the residuals weighted by the spread of each direction and the predicted state clipped at the
+bounds as the arrays clip it; the prediction is the law's own torch code (``law.change``), so the
+law fitted is exactly the law simulated. Every law gets a Gaussian log-likelihood with one noise
+spread per direction, hence AIC and BIC; the law with the lowest BIC is chosen (its penalty
+ln(n) per parameter keeps a law from winning with a parameter the data do not need, where AIC's
+2 lets the larger of two nested laws win about one time in six).
+
+The conductance range maps onto the weight range [-0.6, 0.6] of every shipped preset. The
+number of states is the range over the nominal step; the cycle-to-cycle noise is the residual
+spread of single steps relative to the mean step (measurement read noise adds to it: an upper
+bound); with several devices, the device-to-device spreads of the step, the asymmetry and the
+bounds are moment estimates from each device's own steps and extremes. The ``measured`` law (a
+look-up table, ``responses/measured.py``) is fitted beside the closed forms, as a piecewise-linear
+least-squares table of the mean step and of its spread, and competes on the same criterion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from neurosim.errors import ConfigError, MeasurementError
+from neurosim.hardware.measurements import Measurements, read_measurements
+from neurosim.hardware.records import DeviceConfig
+from neurosim.hardware.responses import names as law_names
+from neurosim.hardware.responses.measured import interpolate
+
+W_MIN, W_MAX = -0.6, 0.6
+"""The weight range a fitted device maps onto (as every shipped preset)."""
+SPAN = W_MAX - W_MIN
+CRITERIA = ("bic", "aic")
+TABLE_POINTS = 9
+"""Grid points of a fitted ``measured`` table (fewer where the data are few)."""
+
+
+@dataclass
+class Steps:
+    """Every measured single-pulse step, with the conductance normalised to the readings' span."""
+
+    g0: np.ndarray
+    g1: np.ndarray
+    up: np.ndarray
+    device: np.ndarray
+    g_min: float
+    g_max: float
+    """Lowest and highest reading (siemens); g0 and g1 are (g - g_min) / (g_max - g_min)."""
+
+    @classmethod
+    def of(cls, m: Measurements, device: str | None = None, g_range: tuple[float, float] | None = None) -> Steps:
+        devices = m.devices
+        g0, g1, up, dev = [], [], [], []
+        for s in m.of(device=device):
+            a, b = s.steps
+            g0.append(a), g1.append(b)
+            up.append(np.full(len(a), s.direction == "up"))
+            dev.append(np.full(len(a), devices.index(s.device)))
+        all_g = np.concatenate([s.conductance for s in m.of(device=device)])
+        lo, hi = g_range or (float(all_g.min()), float(all_g.max()))
+        scale = hi - lo
+        return cls((np.concatenate(g0) - lo) / scale, (np.concatenate(g1) - lo) / scale, np.concatenate(up),
+                   np.concatenate(dev), lo, hi)
+
+    def __len__(self) -> int:
+        return len(self.g0)
+
+
+@dataclass
+class LawFit:
+    """One law fitted to the steps: its preset parameters, bounds, spreads and criteria."""
+
+    law: str
+    params: dict[str, Any]
+    """Preset keys of the law (dw_min, up_down, its own parameters; ``states`` for nonlinear)."""
+    bounds: tuple[float, float]
+    """The device's conductance bounds (siemens) that map onto w_min, w_max."""
+    parameters: int
+    """Free parameters, the two bounds and the two noise spreads included."""
+    sigma_up: float
+    sigma_down: float
+    """Residual spread of single steps (weight units)."""
+    log_likelihood: float
+    aic: float
+    bic: float
+    r2: float
+    """Share of the steps' variance about their direction's mean that the law explains."""
+    dw_min_std: float
+    """Cycle-to-cycle noise relative to the mean step (the preset's dw_min_std)."""
+    states: float
+    """Number of states: the range over the nominal step."""
+    nl: tuple[float, float] | None = None
+    """``nonlinear`` only: NeuroSim's nonlinearity labels up and down (down negative, NeuroSim's sign)."""
+    message: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return {"law": self.law, "parameters": self.parameters, "log_likelihood": self.log_likelihood,
+                "aic": self.aic, "bic": self.bic, "r2": self.r2, "c2c": self.dw_min_std, "states": self.states,
+                "nl": list(self.nl) if self.nl else None}
+
+
+@dataclass
+class DeviceFit:
+    """``fit_device``'s result: every law's fit, the one chosen and the preset built from it."""
+
+    name: str
+    measurements: Measurements
+    fits: dict[str, LawFit]
+    chosen: str
+    criterion: str
+    spreads: dict[str, float]
+    """Device-to-device spreads (preset keys), empty with one device."""
+    preset: dict[str, Any]
+    """The preset's keys, ready to write (``preset_yaml``) or to build a DeviceConfig from."""
+    pulses_per_sweep: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> LawFit:
+        return self.fits[self.chosen]
+
+    def config(self) -> DeviceConfig:
+        """The fitted preset as a validated DeviceConfig."""
+        from neurosim.schema import build
+
+        config = build(DeviceConfig, {"name": self.name, **self.preset}, "device")
+        config.validate("device")
+        return config
+
+    def table(self) -> str:
+        """The laws side by side, as text (the chosen one marked)."""
+        lines = [f"{'law':<12} {'k':>3} {'logL':>10} {'AIC':>10} {'BIC':>10} {'R2':>7} {'c2c':>7} {'states':>7}  NL"]
+        for f in sorted(self.fits.values(), key=lambda f: getattr(f, self.criterion)):
+            nl = f"{f.nl[0]:+.2f}/{f.nl[1]:+.2f}" if f.nl else ""
+            mark = " <- " + self.criterion.upper() if f.law == self.chosen else ""
+            lines.append(f"{f.law:<12} {f.parameters:>3} {f.log_likelihood:>10.1f} {f.aic:>10.1f} {f.bic:>10.1f} "
+                         f"{f.r2:>7.3f} {f.dw_min_std:>7.3f} {f.states:>7.1f}  {nl}{mark}")
+        return "\n".join(lines)
+
+    def simulated(self, devices: int = 100, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``simulate_sweeps`` of this fit."""
+        return simulate_sweeps(self, devices, seed)
+
+    def mean_steps(self, points: int = 101) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Every law's noise-free step of one pulse up and down (siemens) at ``points`` conductances
+        across the chosen law's bounds: (conductances, {law: (up steps, down steps)})."""
+        lo, hi = self.best.bounds
+        g = np.linspace(lo, hi, points)
+        curves = {}
+        for name, f in self.fits.items():
+            f_lo, f_hi = f.bounds
+            w = torch.from_numpy(W_MIN + (g - f_lo) / (f_hi - f_lo) * SPAN)
+            steps = []
+            for up in (True, False):
+                up_t = torch.full(w.shape, up)
+                if name == "measured":
+                    config = DeviceConfig(response="measured", w_min=W_MIN, w_max=W_MAX, **f.params)
+                    ones = torch.ones_like(w)
+                    change = config.law.mean_step(config, w.clamp(W_MIN, W_MAX), up_t, ones * config.step,
+                                                  ones * config.step, ones * W_MIN, ones * W_MAX)
+                else:
+                    change = _predict(name, f.params, w.clamp(W_MIN, W_MAX), up_t) - w.clamp(W_MIN, W_MAX)
+                steps.append(change.numpy() / SPAN * (f_hi - f_lo))
+            curves[name] = (steps[0], steps[1])
+        return g, curves
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.measurements
+        return {"name": self.name, "files": m.files, "sha256": m.checksums, "units": m.units,
+                "summary": m.summary(), "devices": len(m.devices), "steps": int(sum(len(s.pulses) - 1 for s in m.sweeps)),
+                "chosen": self.chosen, "criterion": self.criterion, "fits": [f.row() for f in self.fits.values()],
+                "spreads": self.spreads, "pulses_per_sweep": self.pulses_per_sweep,
+                "g_min_siemens": self.best.bounds[0], "g_max_siemens": self.best.bounds[1],
+                "on_off": self.best.bounds[1] / self.best.bounds[0] if self.best.bounds[0] > 0 else None,
+                "preset": self.preset, "warnings": self.warnings}
+
+
+# --------------------------------------------------------------------------------------------
+# the laws as functions of a parameter vector
+
+
+@dataclass(frozen=True)
+class _Model:
+    """How one law's free parameters (after the two bounds) become DeviceConfig fields."""
+
+    law: str
+    names: tuple[str, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    start: Callable[[Steps, float], list[list[float]]]
+    """Starting points (several: the best fit wins) from the steps and the median pulses per sweep."""
+    fields: Callable[[np.ndarray], dict[str, Any]]
+
+
+def _dw_fields(v: np.ndarray) -> dict[str, Any]:
+    dw_up, dw_down = float(v[0]), float(v[1])
+    return {"dw_min": (dw_up + dw_down) / 2, "up_down": (dw_up - dw_down) / (dw_up + dw_down)}
+
+
+def _median_steps(steps: Steps) -> tuple[float, float]:
+    d = (steps.g1 - steps.g0) * SPAN
+    up = float(np.median(d[steps.up])) if steps.up.any() else 0.01
+    down = float(-np.median(d[~steps.up])) if (~steps.up).any() else 0.01
+    return max(up, 1e-4), max(down, 1e-4)
+
+
+MODELS: dict[str, _Model] = {
+    "constant": _Model("constant", ("dw_up", "dw_down"), (1e-6, 1e-6), (SPAN, SPAN),
+                       lambda s, p: [list(_median_steps(s))], _dw_fields),
+    "soft_bounds": _Model("soft_bounds", ("dw_up", "dw_down"), (1e-6, 1e-6), (SPAN, SPAN),
+                          lambda s, p: [[2 * x for x in _median_steps(s)]], _dw_fields),
+    "linear_step": _Model("linear_step", ("dw_up", "dw_down", "gamma_up", "gamma_down"),
+                          (1e-6, 1e-6, 0.0, 0.0), (SPAN, SPAN, 1.0, 1.0),
+                          lambda s, p: [[*_median_steps(s), 0.2, 0.2], [*(2 * x for x in _median_steps(s)), 0.9, 0.9]],
+                          lambda v: {**_dw_fields(v), "gamma_up": float(v[2]), "gamma_down": float(v[3])}),
+    "exp_step": _Model("exp_step", ("dw_up", "dw_down", "exp_A_up", "exp_A_down", "exp_gamma_up", "exp_gamma_down"),
+                       (1e-6, 1e-6, -20.0, -20.0, -10.0, -10.0), (2 * SPAN, 2 * SPAN, 20.0, 20.0, 10.0, 10.0),
+                       lambda s, p: [[*(1.5 * x for x in _median_steps(s)), 0.3, 0.3, 1.0, 1.0],
+                                     [*_median_steps(s), 0.05, 0.05, 0.5, 0.5]],
+                       lambda v: {**_dw_fields(v), "exp_a": 1.0, "exp_b": 0.0, "exp_A_up": float(v[2]),
+                                  "exp_A_down": float(v[3]), "exp_gamma_up": float(v[4]),
+                                  "exp_gamma_down": float(v[5])}),
+    "nonlinear": _Model("nonlinear", ("states", "a_up", "a_down"), (2.0, 0.01, 0.01), (1e6, 200.0, 200.0),
+                        lambda s, p: [[max(p, 2.0), 1.0, 1.0], [max(p, 2.0), 0.3, 0.3], [max(p, 2.0), 5.0, 5.0]],
+                        lambda v: {"states": float(v[0]), "a_up": float(v[1]), "a_down": float(v[2])}),
+}
+"""The closed-form laws; ``measured`` is fitted apart (a linear least-squares table)."""
+
+
+def _predict(law: str, fields: dict[str, Any], w: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """Weights after one pulse: the law's own torch code, clipped at the bounds as the arrays do."""
+    config = DeviceConfig(response=law, w_min=W_MIN, w_max=W_MAX, **fields)
+    ones = torch.ones_like(w)
+    step = config.step
+    dw_up = ones * step * (1 + config.up_down)
+    dw_down = ones * step * (1 - config.up_down)
+    change = config.law.change(config, w, ones, up, dw_up, dw_down, ones * W_MIN, ones * W_MAX)
+    return (w + change).clamp(W_MIN, W_MAX)
+
+
+def _fit_closed_form(model: _Model, steps: Steps, pulses: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(law parameters, residuals in weight units of the fitted map, bounds lo and hi normalised)."""
+    from scipy.optimize import least_squares
+
+    up_t = torch.from_numpy(steps.up)
+    n_up, n_down = max(int(steps.up.sum()), 1), max(int((~steps.up).sum()), 1)
+
+    def residuals(theta: np.ndarray, weights: tuple[float, float]) -> np.ndarray:
+        lo, hi, v = theta[0], theta[1], theta[2:]
+        scale = SPAN / (hi - lo)
+        w0 = torch.from_numpy(W_MIN + (steps.g0 - lo) * scale)
+        w1 = W_MIN + (steps.g1 - lo) * scale
+        pred = _predict(model.law, model.fields(v), w0, up_t).numpy()
+        r = (pred - w1) / scale  # in normalised conductance: the map's scale must not shrink residuals
+        return r * np.where(steps.up, weights[0], weights[1])
+
+    lower = np.array([-1.0, 1.0, *model.lower])
+    upper = np.array([0.0, 2.0, *model.upper])
+    best = None
+    for start in model.start(steps, pulses):
+        theta = np.clip(np.array([0.0, 1.0, *start], dtype=np.float64), lower + 1e-12, upper - 1e-12)
+        weights = (1.0, 1.0)
+        result = None
+        for _ in range(3):  # reweight each direction by its own spread
+            result = least_squares(residuals, theta, bounds=(lower, upper), args=(weights,), x_scale="jac",
+                                   method="trf", max_nfev=400)
+            theta = result.x
+            raw = residuals(theta, (1.0, 1.0))
+            s_up = math.sqrt(float((raw[steps.up] ** 2).sum()) / n_up) or 1e-12
+            s_down = math.sqrt(float((raw[~steps.up] ** 2).sum()) / n_down) or 1e-12
+            weights = (1 / s_up, 1 / s_down)
+        raw = residuals(theta, (1.0, 1.0))
+        ll = _log_likelihood(raw, steps.up)
+        if best is None or ll > best[0]:
+            best = (ll, theta, raw)
+    _, theta, raw = best
+    scale = SPAN / (theta[1] - theta[0])
+    return theta[2:], raw * scale, float(theta[0]), float(theta[1])
+
+
+def _log_likelihood(r: np.ndarray, up: np.ndarray) -> float:
+    """Gaussian log-likelihood with one maximum-likelihood spread per direction."""
+    total = 0.0
+    for mask in (up, ~up):
+        n = int(mask.sum())
+        if n:
+            var = max(float((r[mask] ** 2).mean()), 1e-300)
+            total += -0.5 * n * (math.log(2 * math.pi * var) + 1)
+    return total
+
+
+def _r2(residual_weights: np.ndarray, steps: Steps, scale: float) -> float:
+    d = (steps.g1 - steps.g0) * scale
+    total = sum(float(((d[m] - d[m].mean()) ** 2).sum()) for m in (steps.up, ~steps.up) if m.any())
+    return 1 - float((residual_weights ** 2).sum()) / total if total > 0 else 0.0
+
+
+def nonlinearity_label(a: float) -> float:
+    """NeuroSim's NL label of the curve with A = a x states (the largest distance of the
+    normalised curve from the diagonal over 0.07 sqrt 2; docs/research/devices/neurosim_nl_to_A.yaml)."""
+    x = np.linspace(0, 1, 20001)
+    g = (1 - np.exp(-x / a)) / (1 - np.exp(-1 / a))
+    return float(np.max(g - x) / (0.07 * math.sqrt(2)))
+
+
+def _law_fit(name: str, fields: dict[str, Any], residuals: np.ndarray, steps: Steps, lo: float, hi: float,
+             free: int) -> LawFit:
+    n = len(steps)
+    k = free + 2 + 2  # the bounds and one noise spread per direction
+    scale = SPAN / (hi - lo)
+    # the likelihood of the measured conductances, in the same units for every law (in weight
+    # units a law with wider bounds would shrink its own residuals)
+    ll = _log_likelihood(residuals / scale, steps.up)
+    s_up = math.sqrt(float((residuals[steps.up] ** 2).mean())) if steps.up.any() else 0.0
+    s_down = math.sqrt(float((residuals[~steps.up] ** 2).mean())) if (~steps.up).any() else 0.0
+    w0 = torch.from_numpy(W_MIN + (steps.g0 - lo) * scale)
+    up_t = torch.from_numpy(steps.up)
+    if name == "measured":
+        config = DeviceConfig(response="measured", w_min=W_MIN, w_max=W_MAX, **fields)
+        ones = torch.ones_like(w0)
+        pred = (w0 + config.law.mean_step(config, w0, up_t, ones * config.step, ones * config.step,
+                                          ones * W_MIN, ones * W_MAX)).clamp(W_MIN, W_MAX)
+    else:
+        config = DeviceConfig(response=name, w_min=W_MIN, w_max=W_MAX, **fields)
+        pred = _predict(name, fields, w0, up_t)
+    # the noise model of each law: exp_step's spread is relative to the current step, every
+    # other closed form's to the nominal step of the direction (dw_up, dw_down); steps that end
+    # at a bound are clipped, so they say nothing about the spread
+    free_steps = ((pred > W_MIN + 1e-9) & (pred < W_MAX - 1e-9)).numpy()
+    mean = (pred - w0).abs().numpy()
+    c2c = []
+    for mask, sign in ((steps.up, 1), (~steps.up, -1)):
+        use = mask & free_steps
+        if not use.any():
+            continue
+        spread = math.sqrt(float((residuals[use] ** 2).mean()))
+        if name in ("exp_step", "measured"):
+            reference = math.sqrt(float((mean[use] ** 2).mean()))
+        else:
+            reference = config.step * (1 + sign * config.up_down)
+        if reference > 0:
+            c2c.append((spread / reference, int(use.sum())))
+    dw_min_std = sum(v * n for v, n in c2c) / sum(n for _, n in c2c) if c2c else 0.0
+    if name == "nonlinear":
+        states = float(fields["states"])
+        nl = (nonlinearity_label(fields["a_up"]), -nonlinearity_label(fields["a_down"]))
+    else:
+        states = SPAN / fields.get("dw_min", 1.0)
+        nl = None
+    g_range = steps.g_max - steps.g_min
+    return LawFit(name, fields, (steps.g_min + lo * g_range, steps.g_min + hi * g_range), k, s_up, s_down, ll,
+                  2 * k - 2 * ll, k * math.log(n) - 2 * ll, _r2(residuals, steps, scale), dw_min_std, states, nl)
+
+
+def _fit_table(steps: Steps, points: int) -> tuple[dict[str, Any], np.ndarray]:
+    """The ``measured`` law: piecewise-linear mean step up and down on ``points`` states (linear
+    least squares in the hat basis), its spread the same way on the squared residuals."""
+    x = steps.g0.clip(0, 1)
+    grid = np.linspace(0, 1, points)
+    hat = np.clip(1 - np.abs(x[:, None] - grid[None, :]) * (points - 1), 0, None)
+    d = (steps.g1 - steps.g0) * SPAN
+    tables, spreads, residuals = {}, {}, np.zeros_like(d)
+    for name, mask, sign in (("up", steps.up, 1.0), ("down", ~steps.up, -1.0)):
+        basis = hat[mask]
+        mean, *_ = np.linalg.lstsq(basis, sign * d[mask], rcond=None)
+        mean = _fill_empty(mean, basis)
+        mean = mean.clip(0, None)
+        residuals[mask] = sign * d[mask] - basis @ mean
+        var, *_ = np.linalg.lstsq(basis, residuals[mask] ** 2, rcond=None)
+        spreads[name] = np.sqrt(_fill_empty(var, basis).clip(0, None))
+        tables[name] = mean
+    dw = float(np.mean(np.concatenate([tables["up"], tables["down"]])))
+    if not dw > 0:
+        raise MeasurementError("(fit)", "the measured steps average to zero: the device does not move")
+    fields = {"dw_min": dw, "up_down": 0.0,
+              "measured_up": [round(float(v / dw), 6) for v in tables["up"]],
+              "measured_down": [round(float(v / dw), 6) for v in tables["down"]],
+              "measured_up_std": [round(float(v / dw), 6) for v in spreads["up"]],
+              "measured_down_std": [round(float(v / dw), 6) for v in spreads["down"]]}
+    return fields, residuals * np.where(steps.up, 1.0, -1.0)
+
+
+def _fill_empty(values: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Grid points no reading touches take their nearest touched neighbour's value."""
+    touched = basis.sum(0) > 1e-9
+    if touched.all() or not touched.any():
+        return values
+    idx = np.flatnonzero(touched)
+    return np.interp(np.arange(len(values)), idx, values[idx])
+
+
+# --------------------------------------------------------------------------------------------
+# the public calls
+
+
+def fit_device(source: Measurements | Sequence[str | Path], name: str, laws: Sequence[str] | None = None,
+               criterion: str = "bic", law: str | None = None, units: str | None = None,
+               directions: Sequence[str] | None = None, table_points: int | None = None) -> DeviceFit:
+    """Fit every response law (or ``laws``) to measurements and build a preset from the best.
+
+    ``source``: a ``Measurements`` or the files to read (``read_measurements``, with ``units``
+    and ``directions``). ``criterion``: 'bic' (default) or 'aic' picks the law, unless ``law``
+    names it. ``table_points``: grid of the ``measured`` table (default: up to 9, fewer for few
+    readings).
+    """
+    from neurosim.errors import arg
+
+    if criterion not in CRITERIA:
+        raise ConfigError(arg("criterion", "--criterion"), criterion, "one of " + ", ".join(CRITERIA))
+    known = law_names()
+    laws = list(laws) if laws else [n for n in known]
+    for item in laws + ([law] if law else []):
+        if item not in known:
+            raise ConfigError(arg("laws", "--laws") if item != law else arg("law", "--law"), item,
+                              "one of " + ", ".join(known))
+    if law and law not in laws:
+        laws.append(law)
+    m = source if isinstance(source, Measurements) else read_measurements(source, units, directions)
+    steps = Steps.of(m)
+    pulses = float(np.median([len(s.pulses) - 1 for s in m.sweeps]))
+    fits: dict[str, LawFit] = {}
+    for item in laws:
+        if item == "measured":
+            points = table_points or int(np.clip(len(steps) // 25, 3, TABLE_POINTS))
+            fields, residuals = _fit_table(steps, points)
+            fits[item] = _law_fit(item, fields, residuals, steps, 0.0, 1.0, 4 * points - 2)
+        else:
+            model = MODELS[item]
+            v, residuals, lo, hi = _fit_closed_form(model, steps, pulses)
+            fields = model.fields(v)
+            fits[item] = _law_fit(item, fields, residuals, steps, lo, hi, len(v))
+    chosen = law or min(fits, key=lambda k: getattr(fits[k], criterion))
+    best = fits[chosen]
+    spreads = _spreads(m, best) if len(m.devices) > 1 else {}
+    preset = _preset(name, m, best, fits, criterion, spreads, law is not None)
+    result = DeviceFit(name, m, fits, chosen, criterion, spreads, preset, pulses)
+    if best.r2 < 0.5:
+        result.warnings.append(f"the chosen law {chosen} explains only {best.r2:.0%} of the steps' variance")
+    result.config()  # the preset must load as any other
+    return result
+
+
+def _spreads(m: Measurements, best: LawFit) -> dict[str, float]:
+    """Device-to-device spreads from each device's own steps and extremes (moment estimates)."""
+    lo, hi = best.bounds
+    w_lo, w_hi, scale, asym = [], [], [], []
+    for device in m.devices:
+        sweeps = m.of(device=device)
+        g = np.concatenate([s.conductance for s in sweeps])
+        w_lo.append(W_MIN + (g.min() - lo) / (hi - lo) * SPAN)
+        w_hi.append(W_MIN + (g.max() - lo) / (hi - lo) * SPAN)
+        ups = np.concatenate([np.diff(s.conductance) for s in sweeps if s.direction == "up"] or [np.zeros(0)])
+        downs = np.concatenate([-np.diff(s.conductance) for s in sweeps if s.direction == "down"] or [np.zeros(0)])
+        up, down = float(np.mean(ups)) if len(ups) else 0.0, float(np.mean(downs)) if len(downs) else 0.0
+        if up > 0 and down > 0:
+            scale.append(math.sqrt(up * down))
+            asym.append((up - down) / (up + down))
+    out = {}
+    if len(scale) > 1:
+        s = np.array(scale)
+        out["dw_min_dtod"] = round(float(s.std(ddof=1) / s.mean()), 4)
+        out["up_down_dtod"] = round(float(np.std(asym, ddof=1)), 4)
+    out["w_min_dtod"] = round(float(np.std(w_lo, ddof=1) / abs(W_MIN)), 4)
+    out["w_max_dtod"] = round(float(np.std(w_hi, ddof=1) / W_MAX), 4)
+    return out
+
+
+def _preset(name: str, m: Measurements, best: LawFit, fits: dict[str, LawFit], criterion: str,
+            spreads: dict[str, float], forced: bool) -> dict[str, Any]:
+    files = ", ".join(f"{Path(f).name} (sha256 {m.checksums[f][:16]})" for f in m.files)
+    ranking = "; ".join(f"{f.law} {getattr(f, criterion):.1f}" for f in sorted(fits.values(), key=lambda f: getattr(f, criterion)))
+    g_lo, g_hi = best.bounds
+    unit = m.units
+    per = {"S": 1.0, "mS": 1e-3, "uS": 1e-6, "nS": 1e-9, "pS": 1e-12}[unit]
+    nl = f", NL {best.nl[0]:.2f} / {best.nl[1]:.2f}" if best.nl else ""
+    source = (f"Fitted by neurosim devices fit on {datetime.date.today().isoformat()} from {files}: {m.summary()}. "
+              f"Law {best.law} ({'chosen by the user' if forced else 'lowest ' + criterion.upper()}; "
+              f"{criterion.upper()} {ranking}); R2 of single steps {best.r2:.3f}{nl}; conductance bounds "
+              f"{g_lo / per:.4g} to {g_hi / per:.4g} {unit} mapped onto [{W_MIN}, {W_MAX}]; c2c from the residual "
+              f"spread of single steps (read noise included: an upper bound)"
+              + ("; d2d spreads from each device's mean steps and extremes" if spreads else "") + ".")
+    preset: dict[str, Any] = {"description": f"{name}: measured device fitted with {best.law} "
+                                             f"({len(m.devices)} device(s), {len(m.sweeps)} sweeps)",
+                              "source": source, "response": best.law, "w_min": W_MIN, "w_max": W_MAX}
+    params = dict(best.params)
+    if best.law == "nonlinear":
+        params["states"] = max(int(round(params["states"])), 1)
+    else:
+        params["dw_min"] = _round(params["dw_min"])
+        params["up_down"] = round(float(params.get("up_down", 0.0)), 4)
+    for key, value in params.items():
+        preset[key] = _round(value) if isinstance(value, float) else value
+    if best.law != "measured" or not best.params.get("measured_up_std"):
+        preset["dw_min_std"] = round(best.dw_min_std, 4)
+    preset.update(spreads)
+    preset["rounding"] = "stochastic"
+    return preset
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+def preset_yaml(fit: DeviceFit) -> str:
+    """The preset as a YAML file like the shipped ones, with the fit table as comments."""
+    import yaml
+
+    header = (f"# {fit.name}: fitted by neurosim devices fit from measurements ({fit.measurements.summary()}).\n"
+              "# Every law fitted (lower is better; the chosen one marked):\n"
+              + "".join(f"#   {line}\n" for line in fit.table().splitlines()))
+    body = yaml.safe_dump(fit.preset, sort_keys=False, width=110, default_flow_style=None, allow_unicode=True)
+    return header + body
+
+
+def write_fit(fit: DeviceFit, out: str | Path, plot: bool = True) -> dict[str, Path]:
+    """Write the preset YAML, the fit record (``.fit.json``) and the fit plot (``.png``) beside it."""
+    from neurosim.io import atomic_write, atomic_write_json
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda h: h.write(preset_yaml(fit)))
+    paths = {"preset": out, "record": out.with_suffix(".fit.json")}
+    atomic_write_json(paths["record"], fit.to_json())
+    if plot:
+        from neurosim.hardware.plots import plot_fit
+
+        paths["plot"] = out.with_suffix(".png")
+        plot_fit(fit, paths["plot"])
+    return paths
+
+
+def simulate_sweeps(fit: DeviceFit, devices: int = 100, seed: int = 0, noise: bool = True
+                    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each measured sweep again, on ``devices`` simulated devices of the fitted preset started
+    where the measurement starts: (measured conductance, mean simulated conductance), siemens.
+    A fit that describes the device gives the measured mean curve back."""
+    from neurosim.hardware.arrays import DeviceArray
+
+    config = fit.config()
+    if not noise:
+        config = dataclasses.replace(config, dw_min_std=0.0, measured_up_std=[], measured_down_std=[])
+    config = dataclasses.replace(config, dw_min_dtod=0.0, up_down_dtod=0.0, w_min_dtod=None, w_max_dtod=None,
+                                 w_bounds_dtod=0.0)
+    lo, hi = fit.best.bounds
+    to_w = lambda g: W_MIN + (g - lo) / (hi - lo) * SPAN
+    to_g = lambda w: lo + (w - W_MIN) / SPAN * (hi - lo)
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for sweep in fit.measurements.sweeps:
+        w = torch.full((devices,), float(np.clip(to_w(sweep.conductance[0]), W_MIN, W_MAX)), dtype=torch.float64)
+        array = DeviceArray.create(config, w, 0)
+        w.fill_(float(np.clip(to_w(sweep.conductance[0]), W_MIN, W_MAX)))
+        trace = [float(w.mean())]
+        for _ in range(len(sweep.pulses) - 1):
+            array.program(w, torch.arange(devices), torch.ones(devices, dtype=torch.float64),
+                          torch.full((devices,), sweep.direction == "up"), g)
+            trace.append(float(w.mean()))
+        out.append((sweep.conductance, to_g(np.array(trace))))
+    return out
+
+
+def fit_summary(fit: DeviceFit) -> str:
+    lines = [f"{fit.name}: {fit.measurements.summary()}", fit.table(),
+             f"chosen: {fit.chosen} (lowest {fit.criterion.upper()})" if fit.chosen == min(
+                 fit.fits, key=lambda k: getattr(fit.fits[k], fit.criterion)) else f"chosen: {fit.chosen} (by request)"]
+    if fit.spreads:
+        lines.append("device-to-device: " + ", ".join(f"{k} {v:g}" for k, v in fit.spreads.items()))
+    lines += [f"warning: {w}" for w in fit.warnings]
+    return "\n".join(lines)
