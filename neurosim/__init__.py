@@ -44,6 +44,14 @@ def drift_study(*args, **kwargs):
     return _drift(*args, **kwargs)
 
 
+def fit_device(*args, **kwargs):
+    """Fit the response laws to measured pulse responses; see :func:`neurosim.hardware.fitting.fit_device`
+    (and :func:`neurosim.hardware.fitting.write_fit` to write the preset, its record and its plot)."""
+    from neurosim.hardware.fitting import fit_device as _fit
+
+    return _fit(*args, **kwargs)
+
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -54,6 +62,7 @@ __all__ = [
     "asymmetry_study",
     "bench",
     "drift_study",
+    "fit_device",
     "gdu",
     "load_config",
     "report",

@@ -55,13 +55,24 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--data-dir", help="dataset folder (same as --set data.dir=...)")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    devices = sub.add_parser("devices", help="list the synaptic device presets, or show one with its "
-                                             "sources and pulse-response plot")
-    devices.add_argument("action", nargs="?", choices=["list", "show"], default="list")
-    devices.add_argument("name", nargs="?", help="preset name or YAML file (for show)")
+    devices = sub.add_parser("devices", help="list the synaptic device presets, show one with its sources and "
+                                             "pulse-response plot, or fit a preset to measured pulse responses")
+    devices.add_argument("action", nargs="?", choices=["list", "show", "fit"], default="list")
+    devices.add_argument("name", nargs="*", help="show: a preset name or YAML file; fit: the measurement files "
+                                                 "(CSV/TSV, long or two-column form)")
     devices.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                         help="override a device parameter, e.g. --set states=32")
-    devices.add_argument("--plot", help="where to write the pulse-response PNG (default: <name>_pulses.png)")
+                         help="show: override a device parameter, e.g. --set states=32")
+    devices.add_argument("--plot", help="show: where to write the pulse-response PNG (default: <name>_pulses.png)")
+    devices.add_argument("--name", dest="preset_name", metavar="NAME", help="fit: the new preset's name")
+    devices.add_argument("--out", help="fit: the preset YAML to write (default: devices/NAME.yaml; its .fit.json "
+                                       "and .png go beside it)")
+    devices.add_argument("--units", help="fit: conductance unit where the files do not state it (S, mS, uS, nS, pS)")
+    devices.add_argument("--directions", help="fit: direction of each two-column file, comma-separated (up,down); "
+                                              "default: each file's trend")
+    devices.add_argument("--law", help="fit: use this response law instead of the best by --criterion")
+    devices.add_argument("--laws", help="fit: comma-separated laws to fit (default: all)")
+    devices.add_argument("--criterion", default="bic", choices=["bic", "aic"], help="fit: how the law is chosen")
+    devices.add_argument("--table-points", type=int, help="fit: grid points of the 'measured' look-up table")
 
     sweep = sub.add_parser("sweep", help="run (or continue) a sweep: many training runs on local worker "
                                          "processes or a Dask cluster, resumable, with results.csv")
@@ -205,19 +216,35 @@ def _run(args: argparse.Namespace) -> int:
         from neurosim.presets import available
         from neurosim.hardware.devices import describe, device_config, plot_pulse_response
 
+        from neurosim.errors import ConfigError
+
         if args.action == "list":
             names = available("devices")
             width = max(map(len, names))
             for name in names:
                 print(f"{name:<{width}}  {device_config(name).description}")
             return 0
-        if not args.name:
-            from neurosim.errors import ConfigError
+        if args.action == "fit":
+            from neurosim.hardware.fitting import fit_device, fit_summary, write_fit
 
-            raise ConfigError("name", None, "a device name: neurosim devices show NAME")
+            if not args.name:
+                raise ConfigError("FILE", None, "measurement files: neurosim devices fit FILE... --name NAME")
+            if not args.preset_name:
+                raise ConfigError("--name", None, "the new preset's name: neurosim devices fit FILE... --name NAME")
+            fit = fit_device(args.name, args.preset_name, laws=args.laws.split(",") if args.laws else None,
+                             criterion=args.criterion, law=args.law, units=args.units,
+                             directions=args.directions.split(",") if args.directions else None,
+                             table_points=args.table_points)
+            paths = write_fit(fit, args.out or Path("devices") / f"{args.preset_name}.yaml")
+            print(fit_summary(fit))
+            print(f"preset: {paths['preset']} (use it as --set synapses.device={paths['preset']})")
+            print(f"fit record: {paths['record']}; plot: {paths['plot']}")
+            return 0
+        if len(args.name) != 1:
+            raise ConfigError("name", args.name or None, "one device name: neurosim devices show NAME")
         from neurosim.config import parse_override
 
-        config = device_config(args.name, dict(parse_override(item) for item in args.overrides), "device")
+        config = device_config(args.name[0], dict(parse_override(item) for item in args.overrides), "device")
         print(describe(config))
         if not config.ideal:
             plot = args.plot or f"{config.name}_pulses.png"

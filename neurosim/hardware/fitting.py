@@ -42,6 +42,11 @@ W_MIN, W_MAX = -0.6, 0.6
 """The weight range a fitted device maps onto (as every shipped preset)."""
 SPAN = W_MAX - W_MIN
 CRITERIA = ("bic", "aic")
+VARIANCE_FLOOR = 1e-18
+"""Least residual variance (conductance over the measured span, squared) a likelihood credits: a
+law that meets noise-free readings to rounding does not beat another that meets them too."""
+STEPS_PER_TABLE_POINT = 10
+"""Fewest single steps per direction and grid point a ``measured`` table is fitted with."""
 TABLE_POINTS = 9
 """Grid points of a fitted ``measured`` table (fewer where the data are few)."""
 
@@ -295,7 +300,7 @@ def _log_likelihood(r: np.ndarray, up: np.ndarray) -> float:
     for mask in (up, ~up):
         n = int(mask.sum())
         if n:
-            var = max(float((r[mask] ** 2).mean()), 1e-300)
+            var = max(float((r[mask] ** 2).mean()), VARIANCE_FLOOR)
             total += -0.5 * n * (math.log(2 * math.pi * var) + 1)
     return total
 
@@ -355,6 +360,10 @@ def _law_fit(name: str, fields: dict[str, Any], residuals: np.ndarray, steps: St
     if name == "nonlinear":
         states = float(fields["states"])
         nl = (nonlinearity_label(fields["a_up"]), -nonlinearity_label(fields["a_down"]))
+    elif name in ("exp_step", "measured"):  # the nominal step is a scale of the curve, not its mean step
+        free_mean = mean[free_steps]
+        states = SPAN / float(free_mean.mean()) if free_mean.size and free_mean.mean() > 0 else float("nan")
+        nl = None
     else:
         states = SPAN / fields.get("dw_min", 1.0)
         nl = None
@@ -372,14 +381,21 @@ def _fit_table(steps: Steps, points: int) -> tuple[dict[str, Any], np.ndarray]:
     d = (steps.g1 - steps.g0) * SPAN
     tables, spreads, residuals = {}, {}, np.zeros_like(d)
     for name, mask, sign in (("up", steps.up, 1.0), ("down", ~steps.up, -1.0)):
-        basis = hat[mask]
-        mean, *_ = np.linalg.lstsq(basis, sign * d[mask], rcond=None)
-        mean = _fill_empty(mean, basis)
-        mean = mean.clip(0, None)
-        residuals[mask] = sign * d[mask] - basis @ mean
-        var, *_ = np.linalg.lstsq(basis, residuals[mask] ** 2, rcond=None)
-        spreads[name] = np.sqrt(_fill_empty(var, basis).clip(0, None))
+        # a step that ends on the bound was clipped there (a device driven into saturation): it
+        # bounds the mean step from below but does not measure it, so the table is fitted on
+        # the others and the clipping predicts these
+        clipped = (steps.g1 >= 1 - 1e-9) if sign > 0 else (steps.g1 <= 1e-9)
+        use = mask & ~clipped
+        if use.sum() < points:
+            use = mask
+        basis = hat[use]
+        mean, *_ = np.linalg.lstsq(basis, sign * d[use], rcond=None)
+        mean = _fill_empty(mean, basis).clip(0, None)
+        spread, *_ = np.linalg.lstsq(basis, (sign * d[use] - basis @ mean) ** 2, rcond=None)
+        spreads[name] = np.sqrt(_fill_empty(spread, basis).clip(0, None))
         tables[name] = mean
+        predicted = (steps.g0[mask] * SPAN + sign * (hat[mask] @ mean)).clip(0, SPAN)
+        residuals[mask] = sign * (steps.g1[mask] * SPAN - predicted)
     dw = float(np.mean(np.concatenate([tables["up"], tables["down"]])))
     if not dw > 0:
         raise MeasurementError("(fit)", "the measured steps average to zero: the device does not move")
@@ -430,42 +446,85 @@ def fit_device(source: Measurements | Sequence[str | Path], name: str, laws: Seq
     steps = Steps.of(m)
     pulses = float(np.median([len(s.pulses) - 1 for s in m.sweeps]))
     fits: dict[str, LawFit] = {}
+    skipped: list[str] = []
+    fewest = min(int(steps.up.sum()), int((~steps.up).sum()))
     for item in laws:
         if item == "measured":
-            points = table_points or int(np.clip(len(steps) // 25, 3, TABLE_POINTS))
+            points = table_points or int(np.clip(fewest // STEPS_PER_TABLE_POINT, 2, TABLE_POINTS))
+            if table_points is None and fewest < 2 * STEPS_PER_TABLE_POINT:
+                skipped.append(f"measured (a table needs at least {2 * STEPS_PER_TABLE_POINT} steps per direction; "
+                               f"got {fewest})")
+                continue
             fields, residuals = _fit_table(steps, points)
             fits[item] = _law_fit(item, fields, residuals, steps, 0.0, 1.0, 4 * points - 2)
         else:
             model = MODELS[item]
+            if len(model.names) + 4 >= len(steps):
+                skipped.append(f"{item} ({len(model.names) + 4} parameters for {len(steps)} steps)")
+                continue
             v, residuals, lo, hi = _fit_closed_form(model, steps, pulses)
             fields = model.fields(v)
             fits[item] = _law_fit(item, fields, residuals, steps, lo, hi, len(v))
+    if not fits or (law and law not in fits):
+        raise MeasurementError(", ".join(m.files), "too few steps to fit " + (law or "any law") + ": "
+                               + "; ".join(skipped))
     chosen = law or min(fits, key=lambda k: getattr(fits[k], criterion))
     best = fits[chosen]
     spreads = _spreads(m, best) if len(m.devices) > 1 else {}
     preset = _preset(name, m, best, fits, criterion, spreads, law is not None)
     result = DeviceFit(name, m, fits, chosen, criterion, spreads, preset, pulses)
+    result.warnings += [f"not fitted: {item}" for item in skipped]
     if best.r2 < 0.5:
         result.warnings.append(f"the chosen law {chosen} explains only {best.r2:.0%} of the steps' variance")
     result.config()  # the preset must load as any other
     return result
 
 
+def _one_pulse(f: LawFit, g: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """The fitted law's mean conductance after one pulse from ``g`` (siemens), clipped at its bounds."""
+    lo, hi = f.bounds
+    w = torch.from_numpy(W_MIN + (g - lo) / (hi - lo) * SPAN)
+    up_t = torch.from_numpy(up)
+    if f.law == "measured":
+        config = DeviceConfig(response="measured", w_min=W_MIN, w_max=W_MAX, **f.params)
+        ones = torch.ones_like(w)
+        new = (w + config.law.mean_step(config, w.clamp(W_MIN, W_MAX), up_t, ones * config.step, ones * config.step,
+                                        ones * W_MIN, ones * W_MAX)).clamp(W_MIN, W_MAX)
+    else:
+        new = _predict(f.law, f.params, w.clamp(W_MIN, W_MAX), up_t)
+    return lo + (new.numpy() - W_MIN) / SPAN * (hi - lo)
+
+
 def _spreads(m: Measurements, best: LawFit) -> dict[str, float]:
-    """Device-to-device spreads from each device's own steps and extremes (moment estimates)."""
+    """Device-to-device spreads (moment estimates over the devices): of the step, as each
+    device's measured steps over the steps the fitted law predicts at the same states (steps
+    that end at the device's own extremes are saturated and left out), of the asymmetry, and of
+    the bounds, as each device's extremes."""
     lo, hi = best.bounds
     w_lo, w_hi, scale, asym = [], [], [], []
     for device in m.devices:
         sweeps = m.of(device=device)
         g = np.concatenate([s.conductance for s in sweeps])
-        w_lo.append(W_MIN + (g.min() - lo) / (hi - lo) * SPAN)
-        w_hi.append(W_MIN + (g.max() - lo) / (hi - lo) * SPAN)
-        ups = np.concatenate([np.diff(s.conductance) for s in sweeps if s.direction == "up"] or [np.zeros(0)])
-        downs = np.concatenate([-np.diff(s.conductance) for s in sweeps if s.direction == "down"] or [np.zeros(0)])
-        up, down = float(np.mean(ups)) if len(ups) else 0.0, float(np.mean(downs)) if len(downs) else 0.0
-        if up > 0 and down > 0:
-            scale.append(math.sqrt(up * down))
-            asym.append((up - down) / (up + down))
+        g_min, g_max = float(g.min()), float(g.max())
+        w_lo.append(W_MIN + (g_min - lo) / (hi - lo) * SPAN)
+        w_hi.append(W_MIN + (g_max - lo) / (hi - lo) * SPAN)
+        ratio = {}
+        for direction in ("up", "down"):
+            observed, predicted = 0.0, 0.0
+            for s in sweeps:
+                if s.direction != direction:
+                    continue
+                before, after = s.steps
+                free = (after < g_max) & (after > g_min)
+                if free.any():
+                    observed += float((after[free] - before[free]).sum())
+                    up = np.full(int(free.sum()), direction == "up")
+                    predicted += float((_one_pulse(best, before[free], up) - before[free]).sum())
+            if predicted and observed / predicted > 0:
+                ratio[direction] = observed / predicted
+        if len(ratio) == 2:
+            scale.append(math.sqrt(ratio["up"] * ratio["down"]))
+            asym.append((ratio["up"] - ratio["down"]) / (ratio["up"] + ratio["down"]))
     out = {}
     if len(scale) > 1:
         s = np.array(scale)
@@ -529,7 +588,7 @@ def write_fit(fit: DeviceFit, out: str | Path, plot: bool = True) -> dict[str, P
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda h: h.write(preset_yaml(fit)))
+    atomic_write(out, lambda h: h.write(preset_yaml(fit)), "w")
     paths = {"preset": out, "record": out.with_suffix(".fit.json")}
     atomic_write_json(paths["record"], fit.to_json())
     if plot:
