@@ -198,6 +198,12 @@ class EstimatorConfig:
     the schedule also shrinks the per-step eta, and with it their bias against EP, as training ends."""
     lr_final: float = 0.0
     """The fraction of ``lr`` reached at the last epoch under the cosine schedule."""
+    tol: float | None = None
+    """Stop a phase once the network has settled: when max |s_{t+1} - s_t| over the batch falls
+    below tol, with T and K as caps (null: always T and K steps, as the papers). EP and VF: the
+    free and the nudged phases; C-EP and C-VF: the free phase (their K nudged steps are the
+    learning rule); BPTT: the free steps before the K backpropagated ones; evaluation too. The
+    steps used (mean, max per batch) go into metrics.jsonl."""
     materialize_updates: bool = False
     """C-EP and C-VF only: form and apply W_1's update at every nudged step. Off, with ideal synapses,
     W_1 x follows its rank-B changes through x x^T and W_1 is updated once per batch (the same
@@ -211,6 +217,8 @@ class EstimatorConfig:
             raise ConfigError(f"{prefix}.K", self.K, f"at most T={self.T} for BPTT")
         if self.name in ("ep", "cep", "vf", "cvf") and self.beta == 0:
             raise ConfigError(f"{prefix}.beta", self.beta, "a non-zero nudging strength")
+        if self.tol is not None and not 0 < self.tol < math.inf:
+            raise ConfigError(f"{prefix}.tol", self.tol, "a positive tolerance on max |s_t+1 - s_t|, or null")
         if not all(0 <= lr < math.inf for lr in self.lr):  # also refuses .nan
             raise ConfigError(f"{prefix}.lr", self.lr, "finite, non-negative learning rates")
         choice(f"{prefix}.lr_schedule", self.lr_schedule, LR_SCHEDULES)

@@ -17,7 +17,7 @@ from neurosim.config import Config
 from neurosim.data import TensorDataset
 from neurosim.core.losses import Cost
 from neurosim.core.models import LayeredModel
-from neurosim.core.phases import relax
+from neurosim.core.phases import StepCounter, relax
 from neurosim.backends.base import Backend, Epoch, EpochMetrics, register
 
 
@@ -26,12 +26,14 @@ def one_hot(labels: Tensor, classes: int, dtype: torch.dtype) -> Tensor:
 
 
 def evaluate(model: LayeredModel, cost: Cost, dataset: TensorDataset, steps: int,
-             batch_size: int = 1000) -> tuple[float, float]:
-    """Error rate and mean cost at the free fixed point (T steps from s = 0)."""
+             batch_size: int = 1000, tol: float | None = None, counter: StepCounter | None = None
+             ) -> tuple[float, float]:
+    """Error rate and mean cost at the free fixed point (T steps from s = 0, or fewer once
+    settled within ``tol``)."""
     wrong, total_loss = 0, 0.0
     with torch.no_grad():
         for x, labels in dataset.batches(batch_size, shuffle=False):
-            state = relax(model, model.prepare(x), model.init_state(x.shape[0]), steps)
+            state = relax(model, model.prepare(x), model.init_state(x.shape[0]), steps, tol, counter, "eval")
             out = model.output(state)
             y = one_hot(labels, dataset.num_classes, out.dtype)
             wrong += int((cost.logits(out).argmax(1) != labels).sum())
@@ -71,14 +73,18 @@ class TorchBackend(Backend):
         train_seconds = time.perf_counter() - t0
         for name, p in network.model.named_parameters():  # before evaluating a diverged network
             epoch.check_finite(p, f"parameter {name}", n_batches)
-        test_error, test_loss = self.evaluate(self.test_set)
+        counter = network.estimator.counter
+        test_error, test_loss = self.evaluate(self.test_set, counter)
+        extra = counter.summary()  # the steps each phase used, with estimator.tol (empty without)
+        counter.clear()
         return EpochMetrics(train_error=int(wrong) / len(train_set), test_error=test_error,
                             train_loss=float(loss_sum) / len(train_set), test_loss=test_loss,
-                            train_seconds=train_seconds)
+                            train_seconds=train_seconds, extra=extra)
 
-    def evaluate(self, dataset: TensorDataset) -> tuple[float, float]:
-        return evaluate(self.network.model, self.network.cost, dataset, self.config.estimator.T,
-                        self.config.train.eval_batch_size)
+    def evaluate(self, dataset: TensorDataset, counter: StepCounter | None = None) -> tuple[float, float]:
+        e = self.config.estimator
+        return evaluate(self.network.model, self.network.cost, dataset, e.T, self.config.train.eval_batch_size,
+                        e.tol, counter if e.tol is not None else None)
 
     @classmethod
     def bench_points(cls, config: Config, estimators: Iterable[str] | None,

@@ -1,12 +1,15 @@
-"""Relaxation phases: iterate a model's dynamics for a fixed number of steps.
+"""Relaxation phases: iterate a model's dynamics for T (free) or K (nudged) steps, or until settled.
 
-Fixed step counts (T free, K nudged), as in the discrete-time papers, rather than a
-convergence test: the cost of a batch is then known in advance and BPTT unrolls exactly the
-same computation that EP runs.
+By default a phase runs its fixed number of steps, as in the discrete-time papers: the cost of a
+batch is known in advance and BPTT unrolls exactly the computation EP runs. With a tolerance
+(``estimator.tol``) a phase stops at the first step whose largest state change over the batch,
+max |s_{t+1} - s_t|, is below it, the step count becoming a cap; a ``StepCounter`` records how
+many steps each phase used, for metrics.jsonl.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -16,20 +19,66 @@ from neurosim.core.losses import Cost
 from neurosim.core.models import LayeredModel, State
 
 
-def relax(model: LayeredModel, drive: list[Tensor], state: State, steps: int) -> State:
-    """Free dynamics: s_{t+1} = dPhi/ds(x, s_t)."""
+@dataclass
+class StepCounter:
+    """Steps used per phase, batch by batch (``estimator.tol``): what a fixed T and K would
+    waste, measured."""
+
+    steps: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, phase: str, used: int) -> None:
+        self.steps.setdefault(phase, []).append(used)
+
+    def summary(self) -> dict[str, float]:
+        """``{phase}_steps_mean`` and ``{phase}_steps_max`` of each phase seen."""
+        out: dict[str, float] = {}
+        for phase, used in self.steps.items():
+            out[f"{phase}_steps_mean"] = round(sum(used) / len(used), 2)
+            out[f"{phase}_steps_max"] = max(used)
+        return out
+
+    def clear(self) -> None:
+        self.steps.clear()
+
+
+def settled(new: State, old: State, tol: float) -> bool:
+    """max |s_{t+1} - s_t| over every layer and sample below ``tol`` (one host sync per call)."""
+    return max(float((a.detach() - b.detach()).abs().max()) for a, b in zip(new, old)) < tol
+
+
+def relax(model: LayeredModel, drive: list[Tensor], state: State, steps: int, tol: float | None = None,
+          counter: StepCounter | None = None, phase: str = "free") -> State:
+    """Free dynamics: s_{t+1} = dPhi/ds(x, s_t), for ``steps`` steps or until settled within ``tol``."""
+    used = 0
     for _ in range(steps):
-        state = model.step(state, drive)
+        new = model.step(state, drive)
+        used += 1
+        if tol is not None and settled(new, state, tol):
+            state = new
+            break
+        state = new
+    if counter is not None:
+        counter.add(phase, used)
     return state
 
 
 def relax_nudged(model: LayeredModel, drive: list[Tensor], state: State, steps: int,
-                 cost: Cost, y: Tensor, beta: float) -> State:
-    """Nudged dynamics: s_{t+1} = dPhi/ds(x, s_t) - beta * nudge_scale * dl/ds(s_t, y)."""
+                 cost: Cost, y: Tensor, beta: float, tol: float | None = None,
+                 counter: StepCounter | None = None) -> State:
+    """Nudged dynamics: s_{t+1} = dPhi/ds(x, s_t) - beta * nudge_scale * dl/ds(s_t, y), for
+    ``steps`` steps or until settled within ``tol``."""
     scale = beta * model.nudge_scale
+    used = 0
     for _ in range(steps):
         force = cost.force(model.output(state), y).mul_(scale)
-        state = model.step(state, drive, force)
+        new = model.step(state, drive, force)
+        used += 1
+        if tol is not None and settled(new, state, tol):
+            state = new
+            break
+        state = new
+    if counter is not None:
+        counter.add("nudged", used)
     return state
 
 

@@ -79,7 +79,8 @@ def gdu(config: Config | str | Path | Mapping[str, Any], out: str | Path | None 
     y = torch.nn.functional.one_hot(labels, classes).to(dtype)
     network = build_network(config, device, dtype)
     est = config.estimator
-    check = run_check(network.model, network.cost, x, y, est.T, est.K, est.beta, eta_list, est.symmetric)
+    check = run_check(network.model, network.cost, x, y, est.T, est.K, est.beta, eta_list, est.symmetric,
+                      tol=est.tol)
     seed = getattr(settings, "seed", config.seed)
     per_panel = getattr(settings, "synapses_per_layer", 5)
     traces = _traces(check, network.model, per_panel, torch.Generator().manual_seed(seed))

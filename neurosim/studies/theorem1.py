@@ -52,6 +52,7 @@ from torch import Tensor
 from neurosim.errors import ConfigError
 from neurosim.core.losses import Cost
 from neurosim.core.models import LayeredModel, State
+from neurosim.core.phases import relax
 
 SIGN_TOL = 1e-6
 """Entries whose |grad| is at most SIGN_TOL times the largest |grad| of the process are left
@@ -86,14 +87,13 @@ class Processes:
 
 
 @torch.no_grad()
-def free_trajectory(model: LayeredModel, x: Tensor, T: int, K: int) -> list[State]:
-    """The last K+1 states s_{T-K} .. s_T of the free phase from s = 0 (first T-K steps not kept)."""
+def free_trajectory(model: LayeredModel, x: Tensor, T: int, K: int, tol: float | None = None) -> list[State]:
+    """The last K+1 states s_{T-K} .. s_T of the free phase from s = 0 (first T-K steps not kept;
+    with ``tol``, they stop once settled, as training's free phase does)."""
     if not 1 <= K <= T:
         raise ConfigError("estimator.K", K, f"between 1 and T={T} for the Theorem-1 check")
     drive = model.prepare(x)
-    state = model.init_state(x.shape[0])
-    for _ in range(T - K):
-        state = model.step(state, drive)
+    state = relax(model, drive, model.init_state(x.shape[0]), T - K, tol)
     trajectory = [state]
     for _ in range(K):
         trajectory.append(model.step(trajectory[-1], drive))
@@ -256,9 +256,10 @@ class Check:
 
 def run_check(model: LayeredModel, cost: Cost, x: Tensor, y: Tensor, T: int, K: int, beta: float,
               etas: Sequence[float] = (0.0,), symmetric: bool = False,
-              sign_tol: float = SIGN_TOL) -> Check:
-    """The Theorem-1 check on a built model and one batch (y: targets as the cost expects them)."""
-    trajectory = free_trajectory(model, x, T, K)
+              sign_tol: float = SIGN_TOL, tol: float | None = None) -> Check:
+    """The Theorem-1 check on a built model and one batch (y: targets as the cost expects them);
+    ``tol``: the free phase stops once settled (``estimator.tol``)."""
+    trajectory = free_trajectory(model, x, T, K, tol)
     residual = max(float((a - b).abs().max()) for a, b in zip(trajectory[-1], trajectory[-2]))
     minus_grad = bptt_processes(model, cost, x, y, trajectory).scaled(-1.0)
     ep: dict[float, Processes] = {}

@@ -114,6 +114,8 @@ class Brian2RateBackend(Backend):
             ("circuit.dynamics", config.circuit.dynamics, config.circuit.dynamics == "continuous",
              "continuous for backend brian2 (the leaky integrators of SPEC §4)"),
             ("estimator.name", e.name, e.name in ("ep", "cep"), "ep or cep for backend brian2 (BPTT has no Brian2 form)"),
+            ("estimator.tol", e.tol, e.tol is None,
+             "null for backend brian2 (its phases are compiled with fixed lengths T and K)"),
             ("estimator.symmetric", e.symmetric, not e.symmetric,
              "false for backend brian2 (one nudged phase per example; random_sign is supported)"),
             ("estimator.lr_schedule", e.lr_schedule, e.lr_schedule == "constant",

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from neurosim.config import EstimatorConfig
 from neurosim.core.losses import Cost
 from neurosim.core.models import LayeredModel, State
-from neurosim.core.phases import relax
+from neurosim.core.phases import StepCounter, relax
 from neurosim.hardware.synapses import Synapses
 
 
@@ -33,6 +33,8 @@ class Estimator:
         """Where updates are written: ideal, or simulated devices (``neurosim.hardware.synapses``)."""
         self.lr_scale = 1.0
         """The learning-rate schedule's factor for the current epoch (set by the trainer)."""
+        self.counter = StepCounter()
+        """Steps each phase used (with ``estimator.tol``); the backend reads and clears it each epoch."""
 
     @property
     def lrs(self) -> list[float]:
@@ -66,7 +68,8 @@ class Estimator:
     def free_phase(self, x: Tensor, steps: int | None = None) -> tuple[list[Tensor], State]:
         drive = self.model.prepare(x)
         steps = self.config.T if steps is None else steps
-        state = relax(self.model, drive, self.model.init_state(x.shape[0]), steps)
+        state = relax(self.model, drive, self.model.init_state(x.shape[0]), steps, self.config.tol,
+                      self.counter if self.config.tol is not None else None)
         return drive, state
 
     def _result(self, state: State, y: Tensor) -> StepResult:

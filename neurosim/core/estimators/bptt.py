@@ -18,7 +18,7 @@ class BPTT(Estimator):
     def compute(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None
                 ) -> tuple[list[list[Tensor]], StepResult]:
         model, T, K = self.model, self.config.T, self.config.K
-        _, state = self.free_phase(x, T - K)
+        _, state = self.free_phase(x, T - K)  # with estimator.tol: until settled, at most T - K steps
         params = [p for group in self.groups for p in group]
         with torch.enable_grad():
             drive = model.prepare(x)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from neurosim.core.models import State
-from neurosim.core.phases import relax_nudged
+from neurosim.core.phases import relax_nudged, settled
 from neurosim.core.estimators.base import Estimator, StepResult
 
 
@@ -52,14 +52,23 @@ class EquilibriumPropagation(Estimator):
         """The nudged fixed point and, for a model without Phi, the summed local updates
         (before 1/(beta s)) along the way."""
         model, cost, K = self.model, self.cost, self.config.K
+        tol = self.config.tol
+        counter = self.counter if tol is not None else None
         if model.has_phi:
-            return relax_nudged(model, drive, start, K, cost, y, beta), None
+            return relax_nudged(model, drive, start, K, cost, y, beta, tol, counter), None
         scale = beta * model.nudge_scale
-        state, total, du_sum = start, None, None
+        state, total, du_sum, used = start, None, None, 0
         for _ in range(K):
             force = cost.force(model.output(state), y).mul_(scale)
-            state, local, du = model.nudged_step(x, state, drive, force, first_layer=False)
+            new, local, du = model.nudged_step(x, state, drive, force, first_layer=False)
             total = local if total is None else [t.add_(d) for t, d in zip(total, local)]
             du_sum = du if du_sum is None else du_sum.add_(du)
+            used += 1
+            done = tol is not None and settled(new, state, tol)
+            state = new
+            if done:
+                break
+        if counter is not None:
+            counter.add("nudged", used)
         first = [du_sum.t() @ x / x.shape[0], du_sum.mean(0)]  # W_1's sum as one product
         return state, first + total
