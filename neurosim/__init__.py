@@ -16,6 +16,7 @@ from neurosim import compat
 from neurosim.config import Config, load_config
 from neurosim.errors import ConfigError, DataError, DivergenceError, NeurosimError
 from neurosim.studies.bench import bench
+from neurosim.studies.chip import chip
 from neurosim.studies.gdu import gdu
 from neurosim.sweeps.execution import sweep
 from neurosim.sweeps.report import report
@@ -61,6 +62,7 @@ __all__ = [
     "__version__",
     "asymmetry_study",
     "bench",
+    "chip",
     "drift_study",
     "fit_device",
     "gdu",
