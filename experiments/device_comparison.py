@@ -1,38 +1,43 @@
 """What an analog chip would learn: C-EP and C-VF on simulated devices against ideal synapses (issue 6).
 
-Two studies, each a list of short training runs (every per-step update of C-EP/C-VF sent through
-the device, ``neurosim.hardware.synapses``), written into one folder per run and summarised as tables and
-plots:
+Two studies, each one or more ``neurosim chip`` calls (``neurosim.chip``: every run through the
+sweep engine, resumable, with its report.html / report.md / report.json), summarised in the
+``summary.json``, ``table.md`` and plots that the results pages read:
 
 - ``presets``: C-EP-1h (``mnist_fc1_cep``, the paper's settings) on ideal synapses and on every
   shipped device preset; C-VF-1h (``mnist_fc1_cvf``) and EP-1h (``mnist_fc1_ep``: one write per
-  batch) on a subset;
+  batch) on a subset. One chip study per estimator (``presets/<estimator>/``), because each runs
+  its own device list;
 - ``properties``: C-EP-1h on one reference device (constant steps, ``BASE_DEVICE``), changing one
   property at a time: number of states, up/down asymmetry, cycle-to-cycle noise, device-to-device
-  spread, stuck devices, read noise. Plots: test error against the property, with ideal training
+  spread, stuck devices, read noise. Each variant is a device file (``properties/devices/``) and
+  all of them are one chip study. Plots: test error against the property, with ideal training
   and the reference device as lines.
 
-Runs are short (``TRAIN_SAMPLES`` samples for ``EPOCHS`` epochs, full test set): they rank devices
-and show trends, not the accuracy of a 100-epoch run. Every run is a ``neurosim.train`` call with
-``--set`` overrides (its config.yaml is in its folder), one torch thread each; finished runs are
-read back, so an interrupted study resumes where it stopped.
+Runs are short (``TRAIN_SAMPLES`` samples for ``EPOCHS`` epochs, full test set, one torch thread
+each): they rank devices and show trends, not the accuracy of a 100-epoch run. Running the script
+again continues where it stopped (finished runs are read back).
 
-    python experiments/device_comparison.py --data-dir ../shared/data [--study presets|properties|all]
+    python experiments/device_comparison.py --data-dir ../shared/data [--study presets|properties|all] [--workers N]
+
+The same presets study for a device of one's own is one command:
+``neurosim chip mnist_fc1_cep --devices mine.yaml --epochs 3 --subset 10000 --out DIR``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-import time
+import dataclasses
 from pathlib import Path
+
+import yaml
 
 import neurosim
 from neurosim import presets as catalog
-from neurosim.errors import DivergenceError
-from neurosim.io import atomic_write, atomic_write_json
+from neurosim.hardware.devices import device_config
+from neurosim.io import atomic_write, atomic_write_json, atomic_write_text
 from neurosim.run.plots import plot_error_curves
+from neurosim.studies.chip import ChipResult
 
 EPOCHS = 3
 TRAIN_SAMPLES = 10000
@@ -60,42 +65,55 @@ SUBSETS = {"cvf": ["ideal", "levels_256", "levels_64", "taox_tio2", "aihwkit_ecr
 the machine time of full second and third tables is better spent elsewhere."""
 
 
-def run(out: Path, config: str, overrides: list[str], common: list[str]) -> dict:
-    """One training run (or its saved result); a diverged run is reported, not fatal."""
-    if not (out / "result.json").is_file():
-        started = time.perf_counter()
-        try:
-            neurosim.train(config, out=out, overrides=common + overrides, progress=False,
-                           resume=(out / "checkpoint.pt").is_file())
-        except DivergenceError as exc:
-            print(f"  {out.name}: diverged ({exc})", file=sys.stderr)
-            return {"test_error": 1.0, "curve": [], "diverged": True}
-        print(f"  {out}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    result = json.loads((out / "result.json").read_text())
-    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    device = result.get("synapses", {})
-    return {"test_error": result["test_error"], "curve": [r["test_error"] for r in history],
-            "pulses": device.get("pulses", 0), "pulses_per_device_mean": device.get("pulses_per_device_mean", 0.0),
-            "pulses_per_device_max": device.get("pulses_per_device_max", 0),
-            "energy_joules": device.get("energy_joules", 0.0), "seconds": result["wall_seconds"]}
-
-
-def parse_device(entry: str) -> tuple[str, str, list[str]]:
+def parse_device(entry: str) -> tuple[str, str, dict]:
     """'preset' or 'label=preset:key=value,key=value' (a preset with overrides, e.g. the reference
-    device of the property sweeps) -> (label, preset, ['key=value', ...])."""
+    device of the property sweeps) -> (label, preset, {key: value})."""
     label, _, spec = entry.partition("=") if ":" in entry else (entry, "", entry)
     device, _, params = spec.partition(":")
-    return label, device, [p for p in params.split(",") if p]
+    pairs = [p.partition("=") for p in params.split(",") if p]
+    return label, device, {k: yaml.safe_load(v) for k, _, v in pairs}
 
 
-def presets_study(out: Path, common: list[str]) -> None:
+def device_file(folder: Path, label: str, preset: str, params: dict) -> str:
+    """A preset with ``params`` changed, written as a device file of its own named ``label`` (what
+    ``neurosim chip --devices`` takes); a plain preset stays its name."""
+    if not params:
+        return preset
+    record = dataclasses.replace(device_config(preset, params), name=label,
+                                 description=f"{preset} with {params}")
+    path = folder / f"{label}.yaml"
+    text = yaml.safe_dump(dataclasses.asdict(record), sort_keys=False)
+    if not path.is_file() or path.read_text() != text:  # unchanged files keep their runs' config
+        atomic_write_text(path, text)
+    return str(path)
+
+
+def chip_rows(result: ChipResult, estimator: str) -> list[dict]:
+    """The rows of one estimator as summary.json keeps them (diverged: test error 1, no curve)."""
+    rows = []
+    for row in result.rows:
+        if row["estimator"] != estimator:
+            continue
+        run = next(r for r in result.runs if r["estimator"] == estimator and r["device"] == row["device"])
+        if run["status"] != "done":
+            rows.append({"device": row["device"], "test_error": 1.0, "curve": [], "diverged": True,
+                         "status": run["status"]})
+            continue
+        rows.append({"device": row["device"], "test_error": run["test_error"], "curve": run["curve"],
+                     "pulses": run.get("pulses", 0), "pulses_per_device_mean": run.get("pulses_per_device_mean", 0.0),
+                     "pulses_per_device_max": run.get("pulses_per_device_max", 0),
+                     "energy_joules": run.get("energy_joules", 0.0), "seconds": run["wall_seconds"]})
+    return rows
+
+
+def presets_study(out: Path, common: list[str], workers: int | None) -> None:
     devices = ["ideal"] + [d for d in catalog.available("devices") if d != "ideal"]
     for estimator, config in ESTIMATORS.items():
-        rows = []
-        for entry in SUBSETS.get(estimator, devices):
-            label, device, params = parse_device(entry)
-            overrides = [f"synapses.device={device}"] + [f"synapses.params.{k}" for k in params]
-            rows.append({"device": label, **run(out / estimator / label, config, overrides, common)})
+        entries = [parse_device(e) for e in SUBSETS.get(estimator, devices)]
+        listed = [device_file(out / "devices", label, preset, params) for label, preset, params in entries]
+        result = neurosim.chip(config, listed, epochs=EPOCHS, subset=TRAIN_SAMPLES, overrides=common,
+                               workers=workers, out=out / estimator)
+        rows = chip_rows(result, result.rows[0]["estimator"])
         ideal = rows[0]["test_error"]
         for row in rows:
             row["gap_to_ideal"] = row["test_error"] - ideal
@@ -110,28 +128,33 @@ def presets_study(out: Path, common: list[str]) -> None:
                          f"{r.get('pulses', 0):,} | {r.get('pulses_per_device_mean', 0):.1f} / "
                          f"{r.get('pulses_per_device_max', 0):,} | {energy} |")
         text = "\n".join(lines)
-        atomic_write(out / estimator / "table.md", lambda h, t=text: h.write(t + "\n"), "w")
+        atomic_write_text(out / estimator / "table.md", text + "\n")
         print(text)
         series = [{"label": r["device"], "errors": r["curve"], "style": "k--" if r["device"] == "ideal" else "o-"}
                   for r in rows if r["curve"]]
         plot_error_curves(series, out / estimator / "curves.png",
                           f"{LABELS[estimator]}-1h on devices ({TRAIN_SAMPLES} samples, {EPOCHS} epochs): test error",
                           size=(7, 4.5), legend_size=6, columns=2)
+        print(f"report: {result.report['html']}")
 
 
-def properties_study(out: Path, common: list[str]) -> None:
+def properties_study(out: Path, common: list[str], workers: int | None) -> None:
     name, params = BASE_DEVICE
-    base = [f"synapses.device={name}"] + [f"synapses.params.{k}={v}" for k, v in params.items()]
-    ideal = run(out / "ideal", ESTIMATORS["cep"], ["synapses.device=ideal"], common)
-    reference = run(out / "reference", ESTIMATORS["cep"], base, common)
+    variants = {"reference": dict(params)}
+    for prop, (key, values, _) in PROPERTIES.items():
+        for value in values:
+            variants[f"{prop}_{value}"] = {**params, key: value}
+    files = [device_file(out / "devices", label, name, p) for label, p in variants.items()]
+    result = neurosim.chip(ESTIMATORS["cep"], files, epochs=EPOCHS, subset=TRAIN_SAMPLES, overrides=common,
+                           workers=workers, out=out)
+    runs = {r["device"]: r for r in chip_rows(result, result.rows[0]["estimator"])}
+    ideal, reference = runs.pop("ideal"), runs["reference"]
     summary = {"base_device": {"preset": name, **params}, "ideal": ideal["test_error"],
                "reference": reference["test_error"], "epochs": EPOCHS, "train_samples": TRAIN_SAMPLES,
                "properties": {}}
     for prop, (key, values, _) in PROPERTIES.items():
-        rows = [{"value": REFERENCE_VALUES[key], **reference}]
-        for value in values:
-            rows.append({"value": value, **run(out / f"{prop}_{value}", ESTIMATORS["cep"],
-                                               base + [f"synapses.params.{key}={value}"], common)})
+        rows = [{"value": REFERENCE_VALUES[key], **_drop_device(reference)}]
+        rows += [{"value": value, **_drop_device(runs[f"{prop}_{value}"])} for value in values]
         rows.sort(key=lambda r: r["value"])
         summary["properties"][prop] = {"parameter": key, "rows": rows}
     atomic_write_json(out / "summary.json", summary)
@@ -144,9 +167,14 @@ def properties_study(out: Path, common: list[str]) -> None:
             lines.append(f"| {prop} | `{entry['parameter']}` | {r['value']} | {100 * r['test_error']:.2f}% | "
                          f"{100 * (r['test_error'] - ideal['test_error']):+.2f} | {r.get('pulses', 0):,} |")
     text = "\n".join(lines)
-    atomic_write(out / "table.md", lambda h: h.write(text + "\n"), "w")
+    atomic_write_text(out / "table.md", text + "\n")
     print(text)
     plot_properties(summary, out / "properties.png")
+    print(f"report: {result.report['html']}")
+
+
+def _drop_device(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k != "device"}
 
 
 def plot_properties(summary: dict, path: Path) -> None:
@@ -181,15 +209,14 @@ def main() -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default="experiments/results/device_comparison")
     parser.add_argument("--study", choices=["presets", "properties", "all"], default="all")
+    parser.add_argument("--workers", type=int, help="local worker processes (default: one per core; 0: this process)")
     args = parser.parse_args()
-    common = [f"train.epochs={EPOCHS}", f"data.train_subset={TRAIN_SAMPLES}", "compute.threads=1"]
-    if args.data_dir:
-        common.append(f"data.dir={args.data_dir}")
+    common = ["compute.threads=1"] + ([f"data.dir={args.data_dir}"] if args.data_dir else [])
     out = Path(args.out)
     if args.study in ("properties", "all"):
-        properties_study(out / "properties", common)
+        properties_study(out / "properties", common, args.workers)
     if args.study in ("presets", "all"):
-        presets_study(out / "presets", common)
+        presets_study(out / "presets", common, args.workers)
 
 
 if __name__ == "__main__":
