@@ -88,6 +88,25 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--keep-failed", action="store_true", help="do not run points recorded as failed again")
     sweep.add_argument("--quiet", action="store_true", help="no progress line")
 
+    chip = sub.add_parser("chip", help="what a chip built from a device would learn: a config on ideal synapses and "
+                                       "on each device (and estimator), with pulses, energy and an HTML report")
+    chip.add_argument("config", help="experiment name or YAML path; without --estimators, a comma list of them")
+    chip.add_argument("--devices", required=True,
+                      help="comma-separated device presets or YAML files ('all': every preset); ideal is always run")
+    chip.add_argument("--estimators", help="comma-separated estimators, each picking the config's sibling "
+                                           "<family>_<estimator> (e.g. ep,cep with mnist_fc1_ep); default: CONFIG's own")
+    chip.add_argument("--epochs", type=int, help="train.epochs of every run (default: each config's own)")
+    chip.add_argument("--subset", type=int, help="train on the first N training samples (data.train_subset)")
+    chip.add_argument("--seeds", type=int, default=1, help="seeds per point (tables show mean ± std); default 1")
+    chip.add_argument("--workers", type=int, help="local worker processes (default: one per core; 0: this process)")
+    chip.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster, e.g. tcp://HOST:8786")
+    chip.add_argument("--threads", type=int, help="torch threads per run (default: cores // concurrent runs)")
+    chip.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a key of every run, e.g. --set data.test_subset=2000 (repeatable)")
+    chip.add_argument("--data-dir", help="dataset folder (same as --set data.dir=...)")
+    chip.add_argument("--out", help="study folder (default: runs/chip_<family>); an existing one is continued")
+    chip.add_argument("--quiet", action="store_true", help="no progress lines")
+
     rep = sub.add_parser("report", help="print a sweep's results table and draw its plots")
     rep.add_argument("dir", help="the sweep folder (holding sweep.json)")
     rep.add_argument("--metric", help="plot this column instead of the sweep's metric (e.g. best_test_error)")
@@ -137,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt as exc:
-        if args.command == "sweep":
+        if args.command in ("sweep", "chip"):
             print("neurosim: interrupted; finished points and epochs are saved (run the same command again "
                   "to continue)", file=sys.stderr)
         else:
@@ -205,6 +224,17 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{len(result.rows)} points ({counts}) in {result.wall_seconds:.0f} s; "
               f"results in {result.out_dir / 'results.csv'}")
         return 0 if all(row["status"] == "done" for row in result.rows) else 1
+    elif args.command == "chip":
+        from neurosim.studies.chip import chip
+
+        result = chip(args.config, args.devices, estimators=args.estimators, epochs=args.epochs, subset=args.subset,
+                      seeds=args.seeds, workers=args.workers, scheduler=args.scheduler, threads=args.threads,
+                      out=args.out, overrides=overrides, progress=not args.quiet)
+        print(result.table)
+        counts = ", ".join(f"{n} {status}" for status, n in result.counts.items())
+        print(f"{len(result.runs)} runs ({counts}), {result.trained} trained now, in {result.wall_seconds:.0f} s; "
+              f"report: {result.report['html']} (and report.md, report.json)")
+        return 0 if all(run["status"] == "done" for run in result.runs) else 1
     elif args.command == "report":
         from neurosim.sweeps.report import report
 
