@@ -81,6 +81,9 @@ class VectorFieldModel(PrototypicalModel):
     def _feedback(self, n: int) -> Tensor:
         return self.backward[n].t()
 
+    def _feedbacks(self) -> list[Tensor]:
+        return [b.t() for b in self.backward]
+
     def angles(self) -> list[float]:
         """Angle between W_n and B_n^T (degrees) for n = 2..N: 0 is a symmetric network."""
         return [angle_degrees(w, back.t()) for w, back in zip(self.weights[1:], self.backward)]
