@@ -511,6 +511,78 @@ def render() -> dict[str, str | bytes]:
     return out
 
 
+# ---------------------------------------------------------------- measured devices (devices fit)
+
+def _fits() -> list[dict]:
+    data = read_json(RESULTS / "device_fits" / "summary.json")
+    fits = data.get("fits") if isinstance(data, dict) else None
+    if not isinstance(fits, list) or not fits:
+        raise GenError(f"{RESULTS / 'device_fits' / 'summary.json'}: expected a non-empty list 'fits'")
+    for f in fits:
+        for key in ("name", "command", "summary", "chosen", "criterion", "fits", "preset", "source_md"):
+            if key not in f:
+                raise GenError(f"{RESULTS / 'device_fits' / 'summary.json'}: fit {f.get('name')!r} has no {key!r}")
+        if not (ROOT / f["source_md"]).is_file():
+            raise GenError(f"device fit {f['name']}: missing {f['source_md']}")
+    return fits
+
+
+def fit_names() -> list[str]:
+    return [f["name"] for f in _fits()]
+
+
+def _fit(name: str) -> dict:
+    for f in _fits():
+        if f["name"] == name:
+            return f
+    raise GenError(f"experiments/results/device_fits/summary.json has no fit {name!r}")
+
+
+def fit_overview() -> str:
+    """One row per measured device: data, chosen law, its quality and what it says."""
+    rows = []
+    for f in _fits():
+        best = next(r for r in f["fits"] if r["law"] == f["chosen"])
+        nl = f"{best['nl'][0]:+.2f} / {best['nl'][1]:+.2f}" if best.get("nl") else ""
+        spreads = ", ".join(f"{k} {v:g}" for k, v in f["spreads"].items() if k in ("dw_min_dtod", "w_max_dtod"))
+        on_off = f"{f['on_off']:.2f}" if f.get("on_off") else ""
+        rows.append([f"`{f['name']}`", f["summary"], f"`{f['chosen']}`", f"{best['r2']:.3f}",
+                     f"{best['states']:.0f}", f"{best['c2c']:.3f}", nl, on_off, spreads or "(one device)"])
+    return table(["dataset", "data", "law (lowest BIC)", "R² of steps", "states", "c2c (of a step)", "NL up / down",
+                  "on/off", "d2d"], rows)
+
+
+def fit_table(name: str) -> str:
+    """Every law fitted to one dataset, best first by the chosen criterion."""
+    f = _fit(name)
+    key = f["criterion"]
+    rows = []
+    for r in sorted(f["fits"], key=lambda r: r[key]):
+        nl = f"{r['nl'][0]:+.2f} / {r['nl'][1]:+.2f}" if r.get("nl") else ""
+        rows.append([f"**`{r['law']}`**" if r["law"] == f["chosen"] else f"`{r['law']}`", str(r["parameters"]),
+                     f"{r['log_likelihood']:.1f}", f"{r['aic']:.1f}", f"{r['bic']:.1f}",
+                     f"{r[key] - min(x[key] for x in f['fits']):.1f}", f"{r['r2']:.3f}", f"{r['c2c']:.3f}",
+                     f"{r['states']:.1f}", nl])
+    return table(["law", "parameters", "log-likelihood", "AIC", "BIC", f"Δ{key.upper()}", "R²", "c2c", "states",
+                  "NL"], rows)
+
+
+def fit_preset(name: str) -> str:
+    """The fitted preset's keys (without its description and source)."""
+    import json as _json
+
+    f = _fit(name)
+    keys = {k: v for k, v in f["preset"].items() if k not in ("description", "source")}
+    return "```yaml\n" + "\n".join(f"{k}: {_json.dumps(v)}" for k, v in keys.items()) + "\n```\n"
+
+
+def fit_source(name: str) -> str:
+    f = _fit(name)
+    return (f"*Data:* `{f['source_md']}` in the repository (citation, licence, protocol, and `convert.py`, which "
+            f"made `data.csv` from the published files); *made with* `{f['command']}` ({f['seconds']:.1f} s; all: "
+            f"`python experiments/fit_measured_devices.py`).\n")
+
+
 # ---------------------------------------------------------------- more tables (sweeps, spiking)
 
 def _csv(name: str, file: str = "results.csv") -> list[dict]:
