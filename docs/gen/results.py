@@ -419,6 +419,28 @@ def sweep_csv(name: str, columns: list[str], file: str = "results.csv") -> str:
     return table(columns, rows)
 
 
+def chip_sweep(name: str) -> str:
+    """A chip study's sweep (one point per device): final and best test error, gap to ideal,
+    pulses per device and energy; unfinished points say how far they got."""
+    records = _csv(name)
+    ideal = next((r for r in records if r["synapses.device"] == "ideal" and r["status"] == "done"), None)
+    rows = []
+    for r in records:
+        if r["status"] == "done":
+            gap = (f"{100 * (float(r['test_error']) - float(ideal['test_error'])):+.2f}" if ideal else "")
+            energy = f"{float(r['energy_joules']):.3g}" if r["energy_joules"] not in ("", "0.0") else "n/a"
+            mean = f"{float(r['pulses_per_device_mean']):,.1f}" if r["pulses_per_device_mean"] else ""
+            rows.append([f"`{r['synapses.device']}`", pct(float(r["test_error"])), pct(float(r["best_test_error"])),
+                         gap, r["epochs"], mean, r["pulses_per_device_max"], energy])
+        else:
+            metrics = RESULTS / name / "points" / r["point"] / "metrics.jsonl"
+            done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+            rows.append([f"`{r['synapses.device']}`", f"({r['status']}: {done} epochs when collected)", "", "",
+                         "", "", "", ""])
+    return table(["device", "final test error", "best test error", "gap to ideal (points)", "epochs",
+                  "pulses per device (mean)", "pulses per device (max)", "write energy (J)"], rows)
+
+
 def sweep_timing(file: str) -> str:
     s = read_json(RESULTS / "sweep_speed_8points" / file)
     rows = [[f"`{r['command']}`", f"{r['wall_seconds']:.1f}", f"{r.get('cpu_percent', '')}%"] for r in s["runs"]]
