@@ -22,7 +22,8 @@ import jinja2
 from common import RESULTS, ROOT, GenError, cell, read_json, read_yaml, table
 
 HERE = Path(__file__).resolve().parent / "results"
-PAGES = ["index", "training", "cep", "fig1c", "gdu", "speed", "brian2", "spiking", "devices", "sweeps"]
+PAGES = ["index", "training", "cep", "fig1c", "gdu", "speed", "brian2", "spiking", "devices", "device_fits",
+         "sweeps"]
 NAMES = {"ep": "EP", "cep": "C-EP", "vf": "VF", "cvf": "C-VF", "bptt": "BPTT"}
 
 

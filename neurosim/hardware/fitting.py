@@ -474,6 +474,9 @@ def fit_device(source: Measurements | Sequence[str | Path], name: str, laws: Seq
     preset = _preset(name, m, best, fits, criterion, spreads, law is not None)
     result = DeviceFit(name, m, fits, chosen, criterion, spreads, preset, pulses)
     result.warnings += [f"not fitted: {item}" for item in skipped]
+    if any(s.interpolated for s in m.sweeps):
+        result.warnings.append("some sweeps were read at skipped or fractional pulses and interpolated onto every "
+                               "pulse: their c2c is a lower bound")
     if best.r2 < 0.5:
         result.warnings.append(f"the chosen law {chosen} explains only {best.r2:.0%} of the steps' variance")
     result.config()  # the preset must load as any other

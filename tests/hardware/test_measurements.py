@@ -97,3 +97,12 @@ def test_missing_and_binary_files(tmp_path):
         read_measurements([binary])
     with pytest.raises(MeasurementError, match="give at least one"):
         read_measurements([])
+
+
+def test_readings_at_fractional_pulses_are_interpolated_onto_every_pulse(tmp_path):
+    text = "pulse,conductance_uS\n0,10\n1.5,11.5\n4,14\n" + "0,14\n2,12\n4,10\n"
+    m = read_measurements([write(tmp_path, "digitised.csv", text)])
+    up = m.of("up")[0]
+    assert up.interpolated and list(up.pulses) == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(up.conductance, [10e-6, 11e-6, 12e-6, 13e-6, 14e-6])
+    assert "interpolated onto every pulse" in m.summary()
