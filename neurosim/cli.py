@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     devices.add_argument("--name", dest="preset_name", metavar="NAME", help="fit: the new preset's name")
     devices.add_argument("--out", help="fit: the preset YAML to write (default: devices/NAME.yaml; its .fit.json "
                                        "and .png go beside it)")
-    devices.add_argument("--units", help="fit: conductance unit where the files do not state it (S, mS, uS, nS, pS)")
+    devices.add_argument("--units", help="fit: conductance unit where the files do not state it (S, mS, uS, nS, pS; au for normalised data)")
     devices.add_argument("--directions", help="fit: direction of each two-column file, comma-separated (up,down); "
                                               "default: each file's trend")
     devices.add_argument("--law", help="fit: use this response law instead of the best by --criterion")

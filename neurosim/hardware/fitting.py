@@ -18,6 +18,17 @@ bound); with several devices, the device-to-device spreads of the step, the asym
 bounds are moment estimates from each device's own steps and extremes. The ``measured`` law (a
 look-up table, ``responses/measured.py``) is fitted beside the closed forms, as a piecewise-linear
 least-squares table of the mean step and of its spread, and competes on the same criterion.
+
+Readings are often noisier than the device: each reading after a pulse carries a noise that does
+not accumulate (read noise, or aihwkit's write noise; pulse-response data cannot tell them
+apart), and with it single steps regress towards zero (the error of the reading before a step
+appears with opposite signs in the step and in the state it is fitted at). Such noise shows as
+a negative correlation of consecutive steps (cov(d_n, d_n+1) = -sigma^2, where the device's own
+cycle-to-cycle noise leaves consecutive steps uncorrelated), so ``reading_noise`` measures it;
+where it is significant the laws are fitted on readings smoothed along each sweep
+(Savitzky-Golay, a window over which the noise averages below one mean step), the cycle-to-cycle
+noise is what remains of the raw steps' spread after the reading noise's 2 sigma^2, and sigma goes
+into the preset as ``write_noise_std``.
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ import numpy as np
 import torch
 
 from neurosim.errors import ConfigError, MeasurementError
-from neurosim.hardware.measurements import Measurements, read_measurements
+from neurosim.hardware.measurements import PHYSICAL_UNITS, UNITS, Measurements, read_measurements
 from neurosim.hardware.records import DeviceConfig
 from neurosim.hardware.responses import names as law_names
 from neurosim.hardware.responses.measured import interpolate
@@ -80,6 +91,106 @@ class Steps:
 
     def __len__(self) -> int:
         return len(self.g0)
+
+
+@dataclass
+class ReadingNoise:
+    """Noise of each reading that does not accumulate, from the lag-1 correlation of steps."""
+
+    sigma: float
+    """Standard deviation of one reading (siemens, or the file's unit for ``au``); 0 when not significant."""
+    rho: float
+    """Correlation of consecutive steps (within sweeps, each sweep's mean step removed)."""
+    steps: int
+    significant: bool
+    window: int = 0
+    """Readings per smoothing window (0: not smoothed)."""
+    walk: float = 0.0
+    """Standard deviation per pulse of the part that accumulates (the device's own step noise),
+    from the growth of the variance of k-pulse changes between lag 1 and ``lag``; 0 when not
+    significant."""
+    lag: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+INNER_BOUNDS = 0.2
+"""How far inside the readings' span (a share of it) the bounds may lie when the readings are noisy."""
+NOISE_Z = 3.0
+"""Standard errors below zero the lag-1 step correlation must lie for reading noise to count."""
+NOISE_RHO = -0.1
+"""...and at least this negative: a correlation weaker than this biases the fit by little."""
+
+
+def reading_noise(m: Measurements) -> ReadingNoise:
+    """Estimate the readings' non-accumulating noise: for readings g_n = x_n + e_n of a device
+    state x_n, consecutive steps share e_n with opposite signs, so their covariance is
+    -var(e); the device's own step noise leaves them uncorrelated (a slowly varying mean step
+    adds a little positive covariance, so the estimate errs low). Pooled over sweeps with at
+    least three steps; significant when the correlation is below both ``NOISE_RHO`` and
+    ``NOISE_Z`` standard errors."""
+    c0 = c1 = 0.0
+    n0 = n1 = 0
+    for sweep in m.sweeps:
+        d = np.diff(sweep.conductance)
+        if len(d) < 3:
+            continue
+        d = d - d.mean()
+        c0 += float((d * d).sum())
+        c1 += float((d[:-1] * d[1:]).sum())
+        n0 += len(d)
+        n1 += len(d) - 1
+    if n1 < 10 or c0 <= 0:
+        return ReadingNoise(0.0, 0.0, n0, False)
+    gamma0, gamma1 = c0 / n0, c1 / n1
+    rho = gamma1 / gamma0
+    significant = rho < NOISE_RHO and rho < -NOISE_Z / math.sqrt(n1)
+    if not significant:
+        return ReadingNoise(0.0, rho, n0, False)
+    # the accumulating part: var(g_n+k - g_n) = 2 sigma^2 + k walk^2 (+ the trend's curvature,
+    # which makes this an upper bound), from lag 1 to a quarter of the shortest sweep
+    lag = max(2, min(len(s.conductance) for s in m.sweeps if len(s.conductance) > 3) // 4)
+    v1, vk = _change_variance(m, 1), _change_variance(m, lag)
+    walk = math.sqrt(max(vk - v1, 0.0) / (lag - 1))
+    return ReadingNoise(math.sqrt(-gamma1), rho, n0, True, walk=walk, lag=lag)
+
+
+def _change_variance(m: Measurements, k: int) -> float:
+    """Variance of the k-pulse changes of the readings, each sweep's mean change removed, pooled."""
+    total, count = 0.0, 0
+    for sweep in m.sweeps:
+        g = sweep.conductance
+        if len(g) <= k + 1:
+            continue
+        d = g[k:] - g[:-k]
+        total += float(((d - d.mean()) ** 2).sum())
+        count += len(d)
+    return total / count if count else 0.0
+
+
+def smooth_sweeps(m: Measurements, noise: ReadingNoise) -> Measurements:
+    """The measurements with each sweep's readings smoothed (Savitzky-Golay, quadratic, edges
+    fitted rather than padded) over a window in which the reading noise of a step falls below
+    the mean step: sqrt(2) sigma / window <= |mean step|, at least 5 readings, at most a quarter
+    of the sweep. Sets ``noise.window``."""
+    from scipy.signal import savgol_filter
+
+    step = float(np.median([abs(np.mean(np.diff(s.conductance))) for s in m.sweeps if len(s.conductance) > 1]))
+    want = math.ceil(math.sqrt(2) * noise.sigma / step) if step > 0 else 5
+    sweeps = []
+    windows = []
+    for sweep in m.sweeps:
+        n = len(sweep.conductance)
+        window = min(max(want, 5), n // 4)
+        window -= 1 - window % 2  # odd
+        if window < 5:
+            sweeps.append(sweep)
+            continue
+        windows.append(window)
+        sweeps.append(dataclasses.replace(sweep, conductance=savgol_filter(sweep.conductance, window, 2, mode="interp")))
+    noise.window = int(max(windows)) if windows else 0
+    return dataclasses.replace(m, sweeps=sweeps)
 
 
 @dataclass
@@ -130,6 +241,11 @@ class DeviceFit:
     """The preset's keys, ready to write (``preset_yaml``) or to build a DeviceConfig from."""
     pulses_per_sweep: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    noise: ReadingNoise | None = None
+    """The readings' own noise (``reading_noise``); the laws were fitted on ``fitted_on``."""
+    fitted_on: Measurements | None = None
+    """The measurements the laws were fitted to: smoothed where the reading noise is significant,
+    else the measurements themselves."""
 
     @property
     def best(self) -> LawFit:
@@ -182,12 +298,16 @@ class DeviceFit:
 
     def to_json(self) -> dict[str, Any]:
         m = self.measurements
+        physical = m.units in PHYSICAL_UNITS
         return {"name": self.name, "files": m.files, "sha256": m.checksums, "units": m.units,
                 "summary": m.summary(), "devices": len(m.devices), "steps": int(sum(len(s.pulses) - 1 for s in m.sweeps)),
                 "chosen": self.chosen, "criterion": self.criterion, "fits": [f.row() for f in self.fits.values()],
                 "spreads": self.spreads, "pulses_per_sweep": self.pulses_per_sweep,
-                "g_min_siemens": self.best.bounds[0], "g_max_siemens": self.best.bounds[1],
-                "on_off": self.best.bounds[1] / self.best.bounds[0] if self.best.bounds[0] > 0 else None,
+                "g_min": self.best.bounds[0] / UNITS[m.units], "g_max": self.best.bounds[1] / UNITS[m.units],
+                "g_min_siemens": self.best.bounds[0] if physical else None,
+                "g_max_siemens": self.best.bounds[1] if physical else None,
+                "on_off": self.best.bounds[1] / self.best.bounds[0] if physical and self.best.bounds[0] > 0 else None,
+                "reading_noise": self.noise.to_json() if self.noise else None,
                 "preset": self.preset, "warnings": self.warnings}
 
 
@@ -254,8 +374,11 @@ def _predict(law: str, fields: dict[str, Any], w: torch.Tensor, up: torch.Tensor
     return (w + change).clamp(W_MIN, W_MAX)
 
 
-def _fit_closed_form(model: _Model, steps: Steps, pulses: float) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """(law parameters, residuals in weight units of the fitted map, bounds lo and hi normalised)."""
+def _fit_closed_form(model: _Model, steps: Steps, pulses: float, inner: float = 0.0
+                     ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(law parameters, residuals in weight units of the fitted map, bounds lo and hi normalised).
+    The bounds lie at or beyond the readings' extremes, or up to ``inner`` of the span inside
+    them where the readings are noisier than the device (a plateau's noise reaches past its bound)."""
     from scipy.optimize import least_squares
 
     up_t = torch.from_numpy(steps.up)
@@ -270,8 +393,8 @@ def _fit_closed_form(model: _Model, steps: Steps, pulses: float) -> tuple[np.nda
         r = (pred - w1) / scale  # in normalised conductance: the map's scale must not shrink residuals
         return r * np.where(steps.up, weights[0], weights[1])
 
-    lower = np.array([-1.0, 1.0, *model.lower])
-    upper = np.array([0.0, 2.0, *model.upper])
+    lower = np.array([-1.0, 1.0 - inner, *model.lower])
+    upper = np.array([inner, 2.0, *model.upper])
     best = None
     for start in model.start(steps, pulses):
         theta = np.clip(np.array([0.0, 1.0, *start], dtype=np.float64), lower + 1e-12, upper - 1e-12)
@@ -320,7 +443,12 @@ def nonlinearity_label(a: float) -> float:
 
 
 def _law_fit(name: str, fields: dict[str, Any], residuals: np.ndarray, steps: Steps, lo: float, hi: float,
-             free: int) -> LawFit:
+             free: int, raw: Steps | None = None, noise: tuple[float, float] = (0.0, 0.0)) -> LawFit:
+    """``raw``, ``noise``: where the laws were fitted on smoothed readings, the raw steps (same
+    order, same normalisation) and the reading noise and accumulating noise per pulse
+    (``ReadingNoise.sigma``, ``.walk``, normalised conductance); the c2c spread is then the
+    lesser of the raw steps' residual spread about the law's mean step with the reading noise's
+    2 sigma^2 taken out and the accumulating noise."""
     n = len(steps)
     k = free + 2 + 2  # the bounds and one noise spread per direction
     scale = SPAN / (hi - lo)
@@ -345,11 +473,17 @@ def _law_fit(name: str, fields: dict[str, Any], residuals: np.ndarray, steps: St
     free_steps = ((pred > W_MIN + 1e-9) & (pred < W_MAX - 1e-9)).numpy()
     mean = (pred - w0).abs().numpy()
     c2c = []
+    if raw is not None:
+        raw_residuals = (raw.g1 - raw.g0) * scale - (pred - w0).numpy()
+        noise_var = 2 * (noise[0] * scale) ** 2
     for mask, sign in ((steps.up, 1), (~steps.up, -1)):
         use = mask & free_steps
         if not use.any():
             continue
-        spread = math.sqrt(float((residuals[use] ** 2).mean()))
+        if raw is not None:  # the lesser of two upper bounds of the accumulating step noise
+            spread = min(math.sqrt(max(float((raw_residuals[use] ** 2).mean()) - noise_var, 0.0)), noise[1] * scale)
+        else:
+            spread = math.sqrt(float((residuals[use] ** 2).mean()))
         if name in ("exp_step", "measured"):
             reference = math.sqrt(float((mean[use] ** 2).mean()))
         else:
@@ -443,7 +577,11 @@ def fit_device(source: Measurements | Sequence[str | Path], name: str, laws: Seq
     if law and law not in laws:
         laws.append(law)
     m = source if isinstance(source, Measurements) else read_measurements(source, units, directions)
-    steps = Steps.of(m)
+    noise = reading_noise(m)
+    fitted_on = smooth_sweeps(m, noise) if noise.significant else m
+    steps = Steps.of(fitted_on)
+    raw = Steps.of(m, g_range=(steps.g_min, steps.g_max)) if fitted_on is not m else None
+    noise_norm = (noise.sigma / (steps.g_max - steps.g_min), noise.walk / (steps.g_max - steps.g_min))
     pulses = float(np.median([len(s.pulses) - 1 for s in m.sweeps]))
     fits: dict[str, LawFit] = {}
     skipped: list[str] = []
@@ -456,23 +594,32 @@ def fit_device(source: Measurements | Sequence[str | Path], name: str, laws: Seq
                                f"got {fewest})")
                 continue
             fields, residuals = _fit_table(steps, points)
-            fits[item] = _law_fit(item, fields, residuals, steps, 0.0, 1.0, 4 * points - 2)
+            if raw is not None:  # the smoothed readings' spread is not the device's: c2c from the raw steps
+                fields["measured_up_std"], fields["measured_down_std"] = [], []
+            fits[item] = _law_fit(item, fields, residuals, steps, 0.0, 1.0, 4 * points - 2, raw, noise_norm)
         else:
             model = MODELS[item]
             if len(model.names) + 4 >= len(steps):
                 skipped.append(f"{item} ({len(model.names) + 4} parameters for {len(steps)} steps)")
                 continue
-            v, residuals, lo, hi = _fit_closed_form(model, steps, pulses)
+            v, residuals, lo, hi = _fit_closed_form(model, steps, pulses, INNER_BOUNDS if raw is not None else 0.0)
             fields = model.fields(v)
-            fits[item] = _law_fit(item, fields, residuals, steps, lo, hi, len(v))
+            fits[item] = _law_fit(item, fields, residuals, steps, lo, hi, len(v), raw, noise_norm)
     if not fits or (law and law not in fits):
         raise MeasurementError(", ".join(m.files), "too few steps to fit " + (law or "any law") + ": "
                                + "; ".join(skipped))
     chosen = law or min(fits, key=lambda k: getattr(fits[k], criterion))
     best = fits[chosen]
-    spreads = _spreads(m, best) if len(m.devices) > 1 else {}
-    preset = _preset(name, m, best, fits, criterion, spreads, law is not None)
-    result = DeviceFit(name, m, fits, chosen, criterion, spreads, preset, pulses)
+    spreads = _spreads(fitted_on, best) if len(m.devices) > 1 else {}
+    preset = _preset(name, m, best, fits, criterion, spreads, law is not None, noise)
+    result = DeviceFit(name, m, fits, chosen, criterion, spreads, preset, pulses, noise=noise, fitted_on=fitted_on)
+    if noise.significant:
+        result.warnings.append(
+            f"the readings carry a noise that does not accumulate (consecutive steps correlate {noise.rho:+.2f}): "
+            f"sigma {noise.sigma / UNITS[m.units]:.3g} {m.units} per reading, "
+            f"{noise.sigma / (steps.g_max - steps.g_min) * SPAN / best_step(best):.3g} dw_min; the laws were fitted "
+            f"on readings smoothed over {noise.window} pulses and the preset's write_noise_std carries it; c2c from "
+            f"the variance of {noise.lag}-pulse changes (an upper bound)")
     result.warnings += [f"not fitted: {item}" for item in skipped]
     if any(s.interpolated for s in m.sweeps):
         result.warnings.append("some sweeps were read at skipped or fractional pulses and interpolated onto every "
@@ -538,19 +685,29 @@ def _spreads(m: Measurements, best: LawFit) -> dict[str, float]:
     return out
 
 
+def best_step(f: LawFit) -> float:
+    """The nominal step (weight units) of a fitted law: what dw_min-relative noises are relative to."""
+    config = DeviceConfig(response=f.law, w_min=W_MIN, w_max=W_MAX, **f.params)
+    return float(config.step)
+
+
 def _preset(name: str, m: Measurements, best: LawFit, fits: dict[str, LawFit], criterion: str,
-            spreads: dict[str, float], forced: bool) -> dict[str, Any]:
+            spreads: dict[str, float], forced: bool, noise: ReadingNoise | None = None) -> dict[str, Any]:
     files = ", ".join(f"{Path(f).name} (sha256 {m.checksums[f][:16]})" for f in m.files)
     ranking = "; ".join(f"{f.law} {getattr(f, criterion):.1f}" for f in sorted(fits.values(), key=lambda f: getattr(f, criterion)))
     g_lo, g_hi = best.bounds
     unit = m.units
-    per = {"S": 1.0, "mS": 1e-3, "uS": 1e-6, "nS": 1e-9, "pS": 1e-12}[unit]
+    per = UNITS[unit]
     nl = f", NL {best.nl[0]:.2f} / {best.nl[1]:.2f}" if best.nl else ""
     source = (f"Fitted by neurosim devices fit on {datetime.date.today().isoformat()} from {files}: {m.summary()}. "
               f"Law {best.law} ({'chosen by the user' if forced else 'lowest ' + criterion.upper()}; "
               f"{criterion.upper()} {ranking}); R2 of single steps {best.r2:.3f}{nl}; conductance bounds "
-              f"{g_lo / per:.4g} to {g_hi / per:.4g} {unit} mapped onto [{W_MIN}, {W_MAX}]; c2c from the residual "
-              f"spread of single steps (read noise included: an upper bound)"
+              f"{g_lo / per:.4g} to {g_hi / per:.4g} {unit} mapped onto [{W_MIN}, {W_MAX}]; c2c "
+              + (f"from the residual spread of single steps (read noise included: an upper bound)" if not (noise and noise.significant) else
+                 f"the lesser of the raw steps' spread less the reading noise and the growth of the variance of "
+                 f"{noise.lag}-pulse changes (an upper bound); the readings' own noise (consecutive steps "
+                 f"correlate {noise.rho:+.2f}, sigma {noise.sigma / per:.3g} {unit}) as write_noise_std, the laws "
+                 f"fitted on readings smoothed over {noise.window} pulses (Savitzky-Golay)")
               + ("; d2d spreads from each device's mean steps and extremes" if spreads else "") + ".")
     preset: dict[str, Any] = {"description": f"{name}: measured device fitted with {best.law} "
                                              f"({len(m.devices)} device(s), {len(m.sweeps)} sweeps)",
@@ -565,6 +722,9 @@ def _preset(name: str, m: Measurements, best: LawFit, fits: dict[str, LawFit], c
         preset[key] = _round(value) if isinstance(value, float) else value
     if best.law != "measured" or not best.params.get("measured_up_std"):
         preset["dw_min_std"] = round(best.dw_min_std, 4)
+    if noise is not None and noise.significant:
+        g_lo, g_hi = best.bounds
+        preset["write_noise_std"] = round(noise.sigma / (g_hi - g_lo) * SPAN / best_step(best), 4)
     preset.update(spreads)
     preset["rounding"] = "stochastic"
     return preset
@@ -581,7 +741,12 @@ def preset_yaml(fit: DeviceFit) -> str:
     header = (f"# {fit.name}: fitted by neurosim devices fit from measurements ({fit.measurements.summary()}).\n"
               "# Every law fitted (lower is better; the chosen one marked):\n"
               + "".join(f"#   {line}\n" for line in fit.table().splitlines()))
-    body = yaml.safe_dump(fit.preset, sort_keys=False, width=110, default_flow_style=None, allow_unicode=True)
+    # one key at a time: block style at the top level (a preset of scalars only would otherwise
+    # come out as one flow mapping), tables inline
+    body = "".join(f"{k}: " + yaml.safe_dump(v, width=110, default_flow_style=True, allow_unicode=True)
+                   if isinstance(v, (list, tuple)) else
+                   yaml.safe_dump({k: v}, sort_keys=False, width=110, default_flow_style=False, allow_unicode=True)
+                   for k, v in fit.preset.items())
     return header + body
 
 
@@ -611,7 +776,7 @@ def simulate_sweeps(fit: DeviceFit, devices: int = 100, seed: int = 0, noise: bo
 
     config = fit.config()
     if not noise:
-        config = dataclasses.replace(config, dw_min_std=0.0, measured_up_std=[], measured_down_std=[])
+        config = dataclasses.replace(config, dw_min_std=0.0, write_noise_std=0.0, measured_up_std=[], measured_down_std=[])
     config = dataclasses.replace(config, dw_min_dtod=0.0, up_down_dtod=0.0, w_min_dtod=None, w_max_dtod=None,
                                  w_bounds_dtod=0.0)
     lo, hi = fit.best.bounds
@@ -619,10 +784,11 @@ def simulate_sweeps(fit: DeviceFit, devices: int = 100, seed: int = 0, noise: bo
     to_g = lambda w: lo + (w - W_MIN) / SPAN * (hi - lo)
     g = torch.Generator().manual_seed(seed)
     out = []
-    for sweep in fit.measurements.sweeps:
-        w = torch.full((devices,), float(np.clip(to_w(sweep.conductance[0]), W_MIN, W_MAX)), dtype=torch.float64)
+    starts = [s.conductance[0] for s in (fit.fitted_on or fit.measurements).sweeps]
+    for sweep, start in zip(fit.measurements.sweeps, starts):
+        w = torch.full((devices,), float(np.clip(to_w(start), W_MIN, W_MAX)), dtype=torch.float64)
         array = DeviceArray.create(config, w, 0)
-        w.fill_(float(np.clip(to_w(sweep.conductance[0]), W_MIN, W_MAX)))
+        w.fill_(float(np.clip(to_w(start), W_MIN, W_MAX)))
         trace = [float(w.mean())]
         for _ in range(len(sweep.pulses) - 1):
             array.program(w, torch.arange(devices), torch.ones(devices, dtype=torch.float64),

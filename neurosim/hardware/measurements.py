@@ -14,8 +14,8 @@ read, CSV or TSV (the delimiter is detected):
 
 The conductance unit is stated in the header (``conductance_uS``, ``G (nS)``), in a comment line
 ``# units: uS``, or by the caller; the fit maps conductance onto weights, so the unit only
-matters for the report, but an unstated one is refused rather than guessed. Errors name the
-file and the line.
+matters for the report, but an unstated one is refused rather than guessed. Normalised data
+(no physical scale) says so with the unit ``au``. Errors name the file and the line.
 """
 
 from __future__ import annotations
@@ -33,8 +33,13 @@ import numpy as np
 
 from neurosim.errors import MeasurementError
 
-UNITS = {"S": 1.0, "mS": 1e-3, "uS": 1e-6, "nS": 1e-9, "pS": 1e-12}
-"""Conductance units and their value in siemens."""
+UNITS = {"S": 1.0, "mS": 1e-3, "uS": 1e-6, "nS": 1e-9, "pS": 1e-12, "au": 1.0}
+"""Conductance units and their value in siemens. ``au`` is for normalised or arbitrary-unit data
+(as many papers and tools publish it): held as if in siemens, reported as ``au``, never turned
+into a physical conductance (no on/off ratio, no siemens in the fit record)."""
+PHYSICAL_UNITS = tuple(u for u in UNITS if u != "au")
+UNIT_ALIASES = {"a.u.": "au", "a.u": "au", "arb": "au", "arb.": "au", "normalised": "au", "normalized": "au",
+                "us": "uS", "ns": "nS", "ms": "mS", "ps": "pS", "s": "S"}
 MIN_POINTS = 5
 """Fewest readings a direction needs (over all its sweeps) to be fitted."""
 DIRECTIONS = {"up": "up", "down": "down", "ltp": "up", "ltd": "down", "potentiation": "up", "depression": "down",
@@ -112,8 +117,11 @@ def read_measurements(paths: Sequence[str | Path], units: str | None = None,
     """
     if not paths:
         raise MeasurementError("(no files)", "give at least one measurement file")
-    if units is not None and units not in UNITS:
-        raise MeasurementError("units", f"unknown conductance unit {units!r}; expected one of {', '.join(UNITS)}")
+    if units is not None:
+        units = UNIT_ALIASES.get(units.strip().lower(), units.strip())
+        if units not in UNITS:
+            raise MeasurementError("units", f"unknown conductance unit {units!r}; expected one of {', '.join(UNITS)}"
+                                            " (au: normalised, no physical scale)")
     if directions is not None and len(directions) != len(paths):
         raise MeasurementError("directions", f"{len(directions)} direction(s) for {len(paths)} file(s)")
     sweeps: list[Sweep] = []
@@ -137,6 +145,9 @@ def read_measurements(paths: Sequence[str | Path], units: str | None = None,
             raise MeasurementError(path, "the conductance unit is not stated: name it in the header (e.g. "
                                          "conductance_uS), in a line '# units: uS', or pass units")
         seen_units.add(resolved)
+        if "au" in seen_units and len(seen_units) > 1:
+            raise MeasurementError(path, f"conductance in {resolved}, but other files are in "
+                                         f"{', '.join(sorted(seen_units - {resolved}))}: normalised (au) and physical units cannot be mixed")
         scale = UNITS[resolved]
         for s in file_sweeps:
             s.conductance = s.conductance * scale
@@ -324,8 +335,10 @@ def _split_unit(name: str) -> tuple[str, str | None]:
 
 def _unit(text: str, path: Path, line: int) -> str:
     unit = text.strip().replace("µ", "u").replace("micro", "u")
+    unit = UNIT_ALIASES.get(unit.lower(), unit)
     if unit not in UNITS:
-        raise MeasurementError(path, f"unknown conductance unit {text!r}; expected one of S, mS, uS, nS, pS", line)
+        raise MeasurementError(path, f"unknown conductance unit {text!r}; expected one of {', '.join(UNITS)}"
+                                     " (au: normalised, no physical scale)", line)
     return unit
 
 

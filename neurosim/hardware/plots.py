@@ -63,10 +63,11 @@ def plot_fit(fit, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from neurosim.hardware.measurements import UNITS
     from neurosim.io import atomic_write
 
     unit = fit.measurements.units
-    per = {"S": 1.0, "mS": 1e-3, "uS": 1e-6, "nS": 1e-9, "pS": 1e-12}[unit]
+    per = UNITS[unit]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
     offsets: dict[tuple[str, str], float] = {}
     colors: dict[str, str] = {}

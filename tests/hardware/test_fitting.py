@@ -228,3 +228,65 @@ def test_the_command_line_fits_writes_and_speaks_in_flags(tmp, tmp_path, capsys,
     bad.write_text("# units: uS\ndevice,cycle,direction,pulse,conductance\na,0,up,0,x\n")
     assert main(["devices", "fit", str(bad), "--name", "x"]) == 2
     assert "bad.csv, line 3: conductance 'x' is not a number" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# readings noisier than the device: a noise on each reading that does not accumulate
+
+
+@pytest.mark.parametrize("law", list(TRUTH))
+def test_the_devices_own_step_noise_is_not_taken_for_reading_noise(law, tmp):
+    fit = fitted(law, 0.2, tmp)
+    assert not fit.noise.significant and fit.noise.sigma == 0 and fit.fitted_on is fit.measurements
+    assert "write_noise_std" not in fit.preset
+
+
+@pytest.mark.parametrize("law", ["constant", "soft_bounds", "linear_step"])
+def test_reading_noise_is_measured_and_carried_as_write_noise(law, tmp_path):
+    """Readings with a non-accumulating noise of 3 steps (the arrays' write noise, redrawn at each
+    pulse): consecutive steps correlate about -1/2, the noise comes back within 10%, and the laws
+    fitted on the smoothed readings keep the step within 20% (measured: 17% low for constant and
+    linear_step, whose sharp corners the smoothing rounds; fitted on the raw steps instead, the
+    constant step came out 43% low and c2c 6 instead of 0.2)."""
+    truth = dataclasses.replace(TRUTH[law], dw_min_std=0.2, write_noise_std=3.0)
+    path = tmp_path / "noisy.csv"
+    path.write_text(synthetic_csv(truth))
+    fit = fit_device([path], "noisy", laws=[law])
+    assert fit.noise.significant and fit.noise.rho == pytest.approx(-0.5, abs=0.08)
+    assert fit.noise.window >= 5 and fit.fitted_on is not fit.measurements
+    step = truth.step / 1.2 * (G_HI - G_LO)  # the true step, in siemens
+    assert fit.noise.sigma == pytest.approx(3.0 * step, rel=0.10)
+    # the preset states it in its own (fitted) steps, as write_noise_std is defined
+    assert fit.preset["write_noise_std"] * fit.config().step == pytest.approx(3.0 * truth.step, rel=0.15)
+    assert fit.config().step == pytest.approx(truth.step, rel=0.20)
+    # c2c is an upper bound of the device's own 0.2 (the trend's curvature adds to it), not the
+    # raw steps' spread of about sqrt(0.2^2 + 2 x 3^2) = 4.2
+    assert 0.15 < fit.best.dw_min_std < 1.0
+    assert any("does not accumulate" in w for w in fit.warnings)
+    assert "write_noise_std" in fit.preset["source"] and "Savitzky-Golay" in fit.preset["source"]
+    record = fit.to_json()["reading_noise"]
+    assert record["significant"] and record["sigma"] > 0 and record["window"] == fit.noise.window
+    # replayed with the fitted noise, the mean of many devices follows the noisy measurement's
+    # trend: within a tenth of the range (6 steps; a 17% low step lags by up to 10 at the corner)
+    for smoothed, (measured, simulated) in zip(fit.fitted_on.sweeps, fit.simulated(devices=200)):
+        assert np.abs(smoothed.conductance - simulated).mean() < 0.1 * (G_HI - G_LO)
+
+
+def test_normalised_data_fit_in_arbitrary_units_with_no_siemens_claimed(tmp_path):
+    text = synthetic_csv(dataclasses.replace(TRUTH["soft_bounds"], dw_min_std=0.2)).replace("# units: uS", "# units: a.u.")
+    path = tmp_path / "normalised.csv"
+    path.write_text(text)
+    fit = fit_device([path], "normalised")
+    assert fit.measurements.units == "au" and fit.chosen == "soft_bounds"
+    record = fit.to_json()
+    assert record["g_min_siemens"] is None and record["on_off"] is None and record["units"] == "au"
+    assert record["g_min"] == pytest.approx(1.0, rel=0.05) and record["g_max"] == pytest.approx(10.0, rel=0.05)
+    assert " au mapped onto" in fit.preset["source"]
+
+
+def test_the_preset_yaml_is_block_style_at_the_top_and_round_trips(tmp):
+    for law in ("soft_bounds", "nonlinear"):
+        fit = fitted(law, 0.2, tmp)
+        text = preset_yaml(fit)
+        assert "\nresponse: " + law + "\n" in text and "\nrounding: stochastic\n" in text
+        assert yaml.safe_load(text) == fit.preset

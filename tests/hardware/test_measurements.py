@@ -106,3 +106,16 @@ def test_readings_at_fractional_pulses_are_interpolated_onto_every_pulse(tmp_pat
     assert up.interpolated and list(up.pulses) == [0, 1, 2, 3, 4]
     np.testing.assert_allclose(up.conductance, [10e-6, 11e-6, 12e-6, 13e-6, 14e-6])
     assert "interpolated onto every pulse" in m.summary()
+
+
+def test_normalised_units_are_stated_as_au_and_never_mixed_with_siemens(tmp_path):
+    norm = write(tmp_path, "n.csv", LONG.replace("# units: uS", "# units: normalised"))
+    m = read_measurements([norm])
+    assert m.units == "au"
+    np.testing.assert_allclose(m.sweeps[0].conductance, [10, 11, 12])
+    plain = write(tmp_path, "p.csv", LONG.replace("# units: uS\n", ""))
+    assert read_measurements([plain], units="a.u.").units == "au"
+    with pytest.raises(MeasurementError, match="cannot be mixed"):
+        read_measurements([norm, write(tmp_path, "s.csv", LONG)])
+    with pytest.raises(MeasurementError, match="au: normalised"):
+        read_measurements([plain], units="volts")
