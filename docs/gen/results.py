@@ -568,11 +568,14 @@ def fit_overview() -> str:
         best = next(r for r in f["fits"] if r["law"] == f["chosen"])
         nl = f"{best['nl'][0]:+.2f} / {best['nl'][1]:+.2f}" if best.get("nl") else ""
         spreads = ", ".join(f"{k} {v:g}" for k, v in f["spreads"].items() if k in ("dw_min_dtod", "w_max_dtod"))
-        on_off = f"{f['on_off']:.2f}" if f.get("on_off") else ""
+        on_off = f"{f['on_off']:.2f}" if f.get("on_off") else ("(normalised)" if f.get("units") == "au" else "")
+        noise = f.get("reading_noise") or {}
+        reading = (f"{f['preset']['write_noise_std']:g} steps (ρ {noise['rho']:+.2f}, smoothed over {noise['window']})"
+                   if noise.get("significant") else f"none found (ρ {noise['rho']:+.2f})" if noise else "")
         rows.append([f"`{f['name']}`", f["summary"], f"`{f['chosen']}`", f"{best['r2']:.3f}",
-                     f"{best['states']:.0f}", f"{best['c2c']:.3f}", nl, on_off, spreads or "(one device)"])
-    return table(["dataset", "data", "law (lowest BIC)", "R² of steps", "states", "c2c (of a step)", "NL up / down",
-                  "on/off", "d2d"], rows)
+                     f"{best['states']:.0f}", f"{best['c2c']:.3f}", reading, nl, on_off, spreads or "(one device)"])
+    return table(["dataset", "data", "law (lowest BIC)", "R² of steps", "states", "c2c (of a step)",
+                  "reading noise (write_noise_std)", "NL up / down", "on/off", "d2d"], rows)
 
 
 def fit_table(name: str) -> str:

@@ -8,15 +8,14 @@ input (#356)"), unchanged at 4545f11b5214c5e3c6b9d293053bbf8baf74e110; sha256
 down pulses. The conductance values should be consecutive" and calls it "real device data".
 
 The values are a normalised conductance (about -1.36 to 1.41, on a grid of 1/90), not siemens:
-the file states no unit and none can be recovered. So the output is ``data_normalised.csv``
-with NO ``# units:`` line; neurosim refuses it unless the caller passes ``--units`` knowingly
-(the fitted weight-unit law does not depend on the unit; its reported conductances would be
-nominal). See SOURCE.md.
+the file states no unit and none can be recovered. So the output states ``# units: au``
+(normalised): neurosim fits it in those units and claims no siemens, on/off ratio or energy
+(the fitted weight-unit law does not depend on the unit). See SOURCE.md.
 
 1000 up readings (column 1) and 1000 down readings (column 2), one device, one cycle each; no
 pre-pulse reading is known, so each sweep starts at pulse 1.
 
-    python convert.py gong_et_al.csv > data_normalised.csv
+    python convert.py gong_et_al.csv > data.csv
 """
 
 from __future__ import annotations
@@ -42,7 +41,8 @@ def main(argv: list[str]) -> int:
             up.append(row[0].strip())
             down.append(row[1].strip())
     out = sys.stdout
-    out.write("# conductance is NORMALISED (no physical unit; about -1.4 to 1.4): no units line on purpose\n")
+    out.write("# conductance is NORMALISED (no physical unit; about -1.4 to 1.4)\n")
+    out.write("# units: au\n")
     out.write(f"# source: {SOURCE}\n")
     out.write("device,cycle,direction,pulse,conductance\n")
     for direction, values in (("up", up), ("down", down)):
