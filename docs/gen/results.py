@@ -442,6 +442,22 @@ def chip_sweep(name: str) -> str:
                   "pulses per device (mean)", "pulses per device (max)", "write energy (J)"], rows)
 
 
+def chip_report_table(folder: str = "chip_report") -> str:
+    """A `neurosim chip` report's error table, read from its report.json (the report's own numbers,
+    so the page and the report cannot disagree)."""
+    report = read_json(RESULTS / folder / "report.json")
+    rows = []
+    for r in report["rows"]:
+        if r["status"] != "done":
+            rows.append([r["estimator"], f"`{r['device']}`", f"({r['status']})", "", "", ""])
+            continue
+        rows.append([r["estimator"], f"`{r['device']}`", pct(r["test_error"]["mean"]),
+                     pct(r["best_test_error"]["mean"]), f"{100 * r['gap_to_ideal']['mean']:+.2f}",
+                     pct(r["train_error"]["mean"])])
+    return table(["estimator", "device", "final test error", "best test error", "gap to ideal (points)",
+                  "train error"], rows)
+
+
 def sweep_timing(file: str) -> str:
     s = read_json(RESULTS / "sweep_speed_8points" / file)
     rows = [[f"`{r['command']}`", f"{r['wall_seconds']:.1f}", f"{r.get('cpu_percent', '')}%"] for r in s["runs"]]
