@@ -204,6 +204,11 @@ class EstimatorConfig:
     free and the nudged phases; C-EP and C-VF: the free phase (their K nudged steps are the
     learning rule); BPTT: the free steps before the K backpropagated ones; evaluation too. The
     steps used (mean, max per batch) go into metrics.jsonl."""
+    tol_every: int = 1
+    """With ``tol``: check for settling at every k-th step only. The check costs a reduction over
+    every state and a host sync, which on a small network is a good part of a step (on EP-1h it
+    can cost more time than the steps it saves: experiments/bench_tol.py); a phase then runs at
+    most k - 1 steps more than checking each step would."""
     materialize_updates: bool = False
     """C-EP and C-VF only: form and apply W_1's update at every nudged step. Off, with ideal synapses,
     W_1 x follows its rank-B changes through x x^T and W_1 is updated once per batch (the same
@@ -219,6 +224,7 @@ class EstimatorConfig:
             raise ConfigError(f"{prefix}.beta", self.beta, "a non-zero nudging strength")
         if self.tol is not None and not 0 < self.tol < math.inf:
             raise ConfigError(f"{prefix}.tol", self.tol, "a positive tolerance on max |s_t+1 - s_t|, or null")
+        positive(f"{prefix}.tol_every", self.tol_every)
         if not all(0 <= lr < math.inf for lr in self.lr):  # also refuses .nan
             raise ConfigError(f"{prefix}.lr", self.lr, "finite, non-negative learning rates")
         choice(f"{prefix}.lr_schedule", self.lr_schedule, LR_SCHEDULES)

@@ -4,7 +4,10 @@ By default a phase runs its fixed number of steps, as in the discrete-time paper
 batch is known in advance and BPTT unrolls exactly the computation EP runs. With a tolerance
 (``estimator.tol``) a phase stops at the first step whose largest state change over the batch,
 max |s_{t+1} - s_t|, is below it, the step count becoming a cap; a ``StepCounter`` records how
-many steps each phase used, for metrics.jsonl.
+many steps each phase used, for metrics.jsonl. The check costs a reduction over every state and
+a host sync, a good part of a small network's step, so ``every`` (``estimator.tol_every``)
+makes it at every k-th step only: a phase then stops at the first checked step that
+has settled, at most k - 1 steps later than checking each step would.
 """
 
 from __future__ import annotations
@@ -47,13 +50,14 @@ def settled(new: State, old: State, tol: float) -> bool:
 
 
 def relax(model: LayeredModel, drive: list[Tensor], state: State, steps: int, tol: float | None = None,
-          counter: StepCounter | None = None, phase: str = "free") -> State:
-    """Free dynamics: s_{t+1} = dPhi/ds(x, s_t), for ``steps`` steps or until settled within ``tol``."""
+          counter: StepCounter | None = None, phase: str = "free", every: int = 1) -> State:
+    """Free dynamics: s_{t+1} = dPhi/ds(x, s_t), for ``steps`` steps or until settled within
+    ``tol`` (checked at every ``every``-th step)."""
     used = 0
     for _ in range(steps):
         new = model.step(state, drive)
         used += 1
-        if tol is not None and settled(new, state, tol):
+        if tol is not None and used % every == 0 and settled(new, state, tol):
             state = new
             break
         state = new
@@ -64,16 +68,16 @@ def relax(model: LayeredModel, drive: list[Tensor], state: State, steps: int, to
 
 def relax_nudged(model: LayeredModel, drive: list[Tensor], state: State, steps: int,
                  cost: Cost, y: Tensor, beta: float, tol: float | None = None,
-                 counter: StepCounter | None = None) -> State:
+                 counter: StepCounter | None = None, every: int = 1) -> State:
     """Nudged dynamics: s_{t+1} = dPhi/ds(x, s_t) - beta * nudge_scale * dl/ds(s_t, y), for
-    ``steps`` steps or until settled within ``tol``."""
+    ``steps`` steps or until settled within ``tol`` (checked at every ``every``-th step)."""
     scale = beta * model.nudge_scale
     used = 0
     for _ in range(steps):
         force = cost.force(model.output(state), y).mul_(scale)
         new = model.step(state, drive, force)
         used += 1
-        if tol is not None and settled(new, state, tol):
+        if tol is not None and used % every == 0 and settled(new, state, tol):
             state = new
             break
         state = new

@@ -53,6 +53,37 @@ def test_a_settled_phase_stops_and_its_state_is_the_fixed_point():
     assert max(float((a - b).abs().max()) for a, b in zip(before, before2)) >= 1e-10
 
 
+@torch.no_grad()
+@pytest.mark.parametrize("every", [3, 7])
+def test_checking_every_k_steps_stops_at_the_first_checked_settled_step(every):
+    net = network()
+    model, (x, _) = net.model, batch()
+    drive = model.prepare(x)
+    each, sparse = StepCounter(), StepCounter()
+    relax(model, drive, model.init_state(BATCH), 200, tol=1e-10, counter=each)
+    state = relax(model, drive, model.init_state(BATCH), 200, tol=1e-10, counter=sparse, every=every)
+    first = each.steps["free"][0]
+    used = sparse.steps["free"][0]
+    # the first multiple of k at or after the step checking each step stops at (the change only
+    # shrinks on the way to the fixed point)
+    assert used == -(-first // every) * every
+    for a, b in zip(state, relax(model, drive, model.init_state(BATCH), used)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_tol_every_goes_through_the_estimators_and_is_validated():
+    x, y = batch()
+    for estimator in ("ep", "cep", "bptt"):
+        net = network(estimator, T=120, K=20 if estimator != "bptt" else 10, tol=1e-9, tol_every=4)
+        net.estimator.train_step(x, y)
+        steps = net.estimator.counter.steps
+        assert steps["free"][0] % 4 == 0 or steps["free"][0] == (120 if estimator != "bptt" else 110)
+        if estimator == "ep":
+            assert steps["nudged"][0] % 4 == 0 or steps["nudged"][0] == 20
+    with pytest.raises(ConfigError, match="estimator.tol_every"):
+        network(tol=1e-6, tol_every=0)
+
+
 def test_without_tol_every_phase_runs_its_fixed_steps_as_before():
     net = network(T=30, K=8)
     x, y = batch()

@@ -55,7 +55,7 @@ class EquilibriumPropagation(Estimator):
         tol = self.config.tol
         counter = self.counter if tol is not None else None
         if model.has_phi:
-            return relax_nudged(model, drive, start, K, cost, y, beta, tol, counter), None
+            return relax_nudged(model, drive, start, K, cost, y, beta, tol, counter, self.config.tol_every), None
         scale = beta * model.nudge_scale
         state, total, du_sum, used = start, None, None, 0
         for _ in range(K):
@@ -64,7 +64,7 @@ class EquilibriumPropagation(Estimator):
             total = local if total is None else [t.add_(d) for t, d in zip(total, local)]
             du_sum = du if du_sum is None else du_sum.add_(du)
             used += 1
-            done = tol is not None and settled(new, state, tol)
+            done = tol is not None and used % self.config.tol_every == 0 and settled(new, state, tol)
             state = new
             if done:
                 break
