@@ -25,6 +25,16 @@ from neurosim.hardware.records import DeviceConfig
 from neurosim.hardware.responses.base import normal_like, uniform_like
 
 
+@dataclass(frozen=True)
+class Change:
+    """What one write did to the weights an array presents: the flat indices it touched (sorted,
+    unique) and the change of each. C-EP follows W_1's per-step writes through these instead of
+    recomputing W_1 x (few devices get pulses at a step)."""
+
+    index: Tensor
+    delta: Tensor
+
+
 @dataclass
 class DeviceArray:
     """The devices behind one weight tensor: per-device parameters, stuck mask and counters."""
@@ -81,21 +91,23 @@ class DeviceArray:
 
     @torch.no_grad()
     def apply(self, weight: Tensor, delta: Tensor | OuterProduct, generator: torch.Generator | None,
-              scale: float = 1.0) -> None:
+              scale: float = 1.0) -> Change:
         """Program ``scale * delta`` (weight units) into the devices of ``weight`` (in place).
 
         ``delta`` may be an ``OuterProduct`` (C-EP's rank-B update of W_1): the pulse counts are
         then read off one product, scaled once, instead of a formed update re-read and rescaled.
+        Returns what the weights the array presents did (``Change``).
         """
         counts = factored_pulse_counts(delta, scale / self.config.step, self.config.rounding, generator)
         if counts is None:
             units, magnitude = scratch(self, delta)
             signed = pulse_units(delta, scale / self.config.step, units)
             counts = pulse_counts(signed, self.config.rounding, generator, magnitude)
-        self.program(weight, *counts, generator)
+        return self.program(weight, *counts, generator)
 
     @torch.no_grad()
-    def program(self, weight: Tensor, index: Tensor, n: Tensor, up: Tensor, generator: torch.Generator | None) -> None:
+    def program(self, weight: Tensor, index: Tensor, n: Tensor, up: Tensor, generator: torch.Generator | None
+                ) -> Change:
         """Send ``n`` pulses (float, >= 1) of the sign ``up`` to the devices at the flat ``index``:
         the step response runs only on these devices, which for C-EP's small per-step updates are few."""
         c = self.config
@@ -103,18 +115,34 @@ class DeviceArray:
             movable = ~self.stuck.view(-1)[index]
             index, n, up = index[movable], n[movable], up[movable]
         if index.numel() == 0:
-            return
-        flat = (weight if self.hidden is None else self.hidden).view(-1)
-        w_min, w_max = self.w_min.view(-1)[index], self.w_max.view(-1)[index]
-        new = self.law.respond(c, flat[index], n, up, self.dw_up.view(-1)[index], self.dw_down.view(-1)[index],
-                               w_min, w_max, generator)
+            return Change(index, weight.new_zeros(0))
+        presented = weight.view(-1)
+        before = presented[index]
+        flat = presented if self.hidden is None else self.hidden.view(-1)
+        dw_up, dw_down, w_min, w_max = self.per_device.index_select(0, index).unbind(1)
+        old = before if self.hidden is None else flat[index]
+        new = self.law.respond(c, old, n, up, dw_up, dw_down, w_min, w_max, generator)
         new = torch.minimum(torch.maximum(new, w_min), w_max)
         flat[index] = new
         if self.hidden is not None:  # the array presents the new state plus fresh write noise
-            weight.view(-1)[index] = new + normal_like(new, generator) * (c.write_noise_std * c.step)
+            new = new + normal_like(new, generator) * (c.write_noise_std * c.step)
+            presented[index] = new
         counts = n.to(torch.int64)
-        self.pulses_up.view(-1).index_add_(0, index[up], counts[up])
-        self.pulses_down.view(-1).index_add_(0, index[~up], counts[~up])
+        zero = counts.new_zeros(())
+        self.pulses_up.view(-1).index_add_(0, index, torch.where(up, counts, zero))
+        self.pulses_down.view(-1).index_add_(0, index, torch.where(up, zero, counts))
+        return Change(index, new - before)
+
+    @property
+    def per_device(self) -> Tensor:
+        """[devices, 4]: dw_up, dw_down, w_min, w_max of each device in one row, so that a write
+        gathers its devices' parameters with one look-up instead of four (built once: the
+        parameters are drawn at creation and never change)."""
+        packed = self.__dict__.get("_per_device")
+        if packed is None:
+            packed = torch.stack([t.reshape(-1) for t in (self.dw_up, self.dw_down, self.w_min, self.w_max)], 1)
+            self.__dict__["_per_device"] = packed
+        return packed
 
     @property
     def law(self):
@@ -162,7 +190,7 @@ class DifferentialArray:
 
     @torch.no_grad()
     def apply(self, weight: Tensor, delta: Tensor | OuterProduct, generator: torch.Generator | None,
-              scale: float = 1.0) -> None:
+              scale: float = 1.0) -> Change:
         """One count of pulses over |delta| for both halves: a device of a pair gets pulses only
         for its sign (G+ for increases, G- for decreases), so drawing them once is the same
         distribution as drawing each half on its clamped update, at half the cost."""
@@ -179,7 +207,10 @@ class DifferentialArray:
         if threshold is not None:
             touched = self._refresh_where_needed(index, threshold)
         flat = weight.view(-1)
-        flat[touched] = self.g_plus.view(-1)[touched] - self.g_minus.view(-1)[touched]
+        before = flat[touched]
+        after = self.g_plus.view(-1)[touched] - self.g_minus.view(-1)[touched]
+        flat[touched] = after
+        return Change(touched, after - before)
 
     def _over(self, index: Tensor, threshold: float) -> Tensor:
         return ((self.g_plus.view(-1)[index] > threshold * self.plus.w_max.view(-1)[index])
@@ -212,7 +243,12 @@ class DifferentialArray:
             if hidden is not None:
                 hidden.view(-1)[hit] = value
         self.refreshes += hit.numel()
+        # each device of a pair takes one reset, the one written back ceil(|w| / step) pulses; a
+        # SET-only pair never sends its devices 'down' pulses, so that counter holds their refresh
+        # pulses, and a device's wear (pulses_max_per_device, endurance) includes them
         step = self.config.step
+        for array, value in ((self.plus, w.clamp(min=0)), (self.minus, (-w).clamp(min=0))):
+            array.pulses_down.view(-1).index_add_(0, hit, torch.ceil(value / step).to(torch.int64) + 1)
         self.refresh_pulses += int(torch.ceil(w.abs() / step).sum()) + 2 * hit.numel()  # write-back + 2 resets
 
     def state_dict(self) -> dict:
@@ -229,7 +265,8 @@ class DifferentialArray:
     def pulse_totals(self) -> dict[str, float]:
         plus, minus = self.plus.pulse_totals(), self.minus.pulse_totals()
         up = plus["pulses_up"]
-        down = minus["pulses_up"]  # a decrease of w is a potentiation of G-
+        down = minus["pulses_up"]  # a decrease of w is a potentiation of G-; the devices' own
+        # 'down' counters hold their refresh pulses (see _refresh), counted here as refresh_pulses
         return {"pulses_up": up, "pulses_down": down + int(self.refresh_pulses),
                 "pulses_max_per_device": max(plus["pulses_max_per_device"], minus["pulses_max_per_device"]),
                 "devices": plus["devices"] + minus["devices"], "refreshes": int(self.refreshes)}
@@ -410,23 +447,24 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
         return None
     deterministic = rounding == "deterministic"
     f64 = torch.float64
-    lf = left.to(f64) * (abs(delta.scale * factor))
+    lf = left * abs(delta.scale * factor)
     sign = 1.0 if delta.scale * factor >= 0 else -1.0
-    rf = right.to(f64)
+    rf = right
     la, ra = lf.abs(), rf.abs()
     row_bound = la.t() @ ra.amax(1)  # [out]: sum_b |L_bi| max_j |R_bj| >= p_ij for every j
     limit = 1.0 if deterministic else 0.5
     rows = torch.nonzero(row_bound >= limit, as_tuple=True)[0]
     if rows.numel() * 8 > out_size:
         return None
-    a_sum, r_sum = la.sum(1), ra.sum(1)  # [B]
+    a_sum, r_sum = la.sum(1, dtype=f64), ra.sum(1, dtype=f64)  # [B]
     terms = a_sum * r_sum
     total = float(terms.sum()) if not deterministic else 0.0
     if _RATE * total > DENSE_DENSITY * size:
         return None
     # the devices that may get >= 1 whole pulse: their rows, formed
-    big_index = torch.zeros(0, dtype=torch.int64, device=left.device)
-    big_n = torch.zeros(0, dtype=f64, device=left.device)
+    index = torch.zeros(0, dtype=torch.int64, device=left.device)
+    n_all = torch.zeros(0, dtype=left.dtype, device=left.device)
+    value = torch.zeros(0, dtype=left.dtype, device=left.device)
     if rows.numel():
         block = (lf[:, rows].t() @ rf)  # [rows, in], signed (before ``sign``)
         p = block.abs()
@@ -435,9 +473,7 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
         pp = p[r_i, c_j]
         n = pp.floor() if deterministic else pp.add(uniform_like(pp, generator)).floor_()
         keep = n > 0
-        big_index = (rows[r_i] * in_size + c_j)[keep]
-        big_n = n[keep]
-    index, n_all = big_index, big_n
+        index, n_all, value = (rows[r_i] * in_size + c_j)[keep], n[keep], block[r_i, c_j][keep]
     if not deterministic and total > 0:
         gen_device = generator.device if generator is not None else torch.device("cpu")
         count = int(torch.poisson(torch.tensor([_RATE * total], dtype=f64, device=gen_device), generator))
@@ -447,19 +483,21 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
             b = torch.searchsorted(cum_terms, u[0] * total, right=True).clamp_(max=terms.numel() - 1)
             i = _pick(la, a_sum, b, u[1])
             j = _pick(ra, r_sum, b, u[2])
-            value = (lf[:, i] * rf[:, j]).sum(0)
-            q = value.abs()
-            bound = (la[:, i] * ra[:, j]).sum(0)
+            # p and its bound at each point from B products: the factors' rows gathered once
+            # (rows of the transposed factors: contiguous reads, not strided columns)
+            product = lf.t().contiguous().index_select(0, i).mul_(rf.t().contiguous().index_select(0, j))
+            at = product.sum(1)
+            q = at.abs().to(f64)
+            bound = product.abs_().sum(1, dtype=f64)
             accept = uniform_like(q, generator).mul_(_RATE * bound) < -torch.log1p(-q.clamp(max=0.5))
             accept &= (q > 0) & (q < 0.5)
-            small = torch.unique(i[accept] * in_size + j[accept])
+            small, first = torch.unique(i[accept] * in_size + j[accept], return_inverse=True)
+            small_value = at.new_empty(small.shape).scatter_(0, first, at[accept])  # duplicates: one device, one value
             index = torch.cat([index, small])
-            n_all = torch.cat([n_all, torch.ones(small.shape, dtype=f64, device=left.device)])
+            n_all = torch.cat([n_all, torch.ones(small.shape, dtype=n_all.dtype, device=left.device)])
+            value = torch.cat([value, small_value])
     index, order = torch.sort(index)
-    n_all = n_all[order]
-    # signs: one B-term product per programmed device
-    signed = sign * (lf[:, index // in_size] * rf[:, index % in_size]).sum(0)
-    return index, n_all.to(left.dtype), signed > 0
+    return index, n_all[order], (value[order] * sign) > 0
 
 
 def _pick(weights: Tensor, sums: Tensor, b: Tensor, u: Tensor) -> Tensor:
@@ -467,7 +505,7 @@ def _pick(weights: Tensor, sums: Tensor, b: Tensor, u: Tensor) -> Tensor:
     probability proportional to its entry (``sums``: the rows' sums), by a search in the
     flattened cumulative sum: one search for all points, whatever their row."""
     m = weights.shape[1]
-    flat = torch.cumsum(weights.reshape(-1), 0)
+    flat = torch.cumsum(weights.reshape(-1), 0, dtype=torch.float64)
     start = flat[b * m] - weights[b, 0]  # cumulative sum before row b
     k = torch.searchsorted(flat, start + u * sums[b], right=True)
     return (k.clamp(b * m, b * m + m - 1) - b * m)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from neurosim.hardware.arrays import OuterProduct
+from neurosim.hardware.arrays import Change, OuterProduct
 from neurosim.hardware.devices import DeviceArray, DeviceConfig, DifferentialArray, create_array
 from neurosim.hardware.read_side import ReadSide
 
@@ -29,8 +29,12 @@ class Synapses:
 
     ideal = True
 
-    def apply(self, groups: list[list[nn.Parameter]], updates: list[list[Tensor]], lrs: list[float]) -> None:
+    def apply(self, groups: list[list[nn.Parameter]], updates: list[list[Tensor]], lrs: list[float]
+              ) -> dict[int, Change]:
+        """Apply the updates; returns, per ``id(param)`` of each weight stored on devices, what the
+        write did (``arrays.Change``): empty for ideal synapses, which change by exactly lr x update."""
         apply_updates(groups, updates, lrs)
+        return {}
 
     def report(self) -> dict[str, float]:
         return {}
@@ -66,14 +70,17 @@ class DeviceSynapses(Synapses):
         self.read_side = read_side
 
     @torch.no_grad()
-    def apply(self, groups: list[list[nn.Parameter]], updates: list[list[Tensor]], lrs: list[float]) -> None:
+    def apply(self, groups: list[list[nn.Parameter]], updates: list[list[Tensor]], lrs: list[float]
+              ) -> dict[int, Change]:
+        changes: dict[int, Change] = {}
         for params, deltas, lr in zip(groups, updates, lrs, strict=True):
             for p, d in zip(params, deltas, strict=True):
                 array = self.arrays.get(id(p))
                 if array is None:
                     p.add_(d.materialize() if isinstance(d, OuterProduct) else d, alpha=lr)
                 else:  # the rate is folded into the pulse count (one pass, not a scaled copy first)
-                    array.apply(p.data, d, self.generator, scale=lr)
+                    changes[id(p)] = array.apply(p.data, d, self.generator, scale=lr)
+        return changes
 
     def report(self) -> dict[str, float]:
         """Programming pulses (total, up, down, max per device) and the energy estimate."""

@@ -272,7 +272,14 @@ def test_differential_refresh_rewrites_saturated_pairs_and_keeps_the_weight():
         # the common part of the pair never passes the threshold (only the weight itself can)
         assert float(torch.minimum(pair.g_plus, pair.g_minus).max()) <= 0.8 + 1e-12
         torch.testing.assert_close(w, pair.g_plus - pair.g_minus)
-    assert pair.pulse_totals()["refreshes"] > 0
+    totals = pair.pulse_totals()
+    assert totals["refreshes"] > 0
+    # every pulse, refresh pulses included, lands on some device: the per-device counters (wear,
+    # endurance) add up to the total, and the most-programmed device carries its refreshes
+    per_device = [a.pulses_up + a.pulses_down for a in (pair.plus, pair.minus)]
+    assert sum(int(c.sum()) for c in per_device) == totals["pulses_up"] + totals["pulses_down"]
+    assert int(pair.plus.pulses_down.sum() + pair.minus.pulses_down.sum()) == int(pair.refresh_pulses) > 0
+    assert totals["pulses_max_per_device"] == max(int(c.max()) for c in per_device)
     # without refresh both devices would saturate at 1 after 10 and 20 steps, and w would end at 0
     assert bool(((w > 0.85) & (w <= 1.0)).all())
     with pytest.raises(ConfigError, match="refresh_threshold"):

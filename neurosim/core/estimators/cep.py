@@ -30,7 +30,12 @@ drive W_1 x moves by eta_1 (x x^T / B) du_t: a B x B product instead of rebuildi
 Factored path (devices, same conditions otherwise): the devices must see every per-step update
 of W_1, but not as a formed [n_1, 784] tensor: it goes to ``Synapses.apply`` as an
 ``OuterProduct`` (du and x), from which the arrays count pulses without forming it where the
-pulses are few (``arrays.factored_pulse_counts``), with one product otherwise.
+pulses are few (``arrays.factored_pulse_counts``), with one product otherwise. The drive then
+follows what the devices did: a write returns the devices it touched and their change
+(``arrays.Change``; few at a C-EP step), so W_1 x moves by those entries times x and the
+drive is updated in place, instead of rebuilt from the whole W_1 (the product that was most of
+a device C-EP step's arithmetic). The same drive up to float rounding; models with a read side
+(DAC, read noise) rebuild it as before.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from torch import Tensor
 
 from neurosim.errors import ConfigError
 from neurosim.core.estimators.base import Estimator, StepResult
-from neurosim.hardware.synapses import OuterProduct
+from neurosim.hardware.synapses import Change, OuterProduct
 
 
 class ContinualEP(Estimator):
@@ -78,8 +83,13 @@ class ContinualEP(Estimator):
             local = [d.mul_(update_scale) for d in local]
             if factored:
                 first = [OuterProduct(du, x, update_scale / x.shape[0]), du.mean(0).mul_(update_scale)]
-                self.synapses.apply(groups, [first] + model.split_groups(local, skip_first=True), lrs)
-                drive = model.prepare(x)
+                changes = self.synapses.apply(groups, [first] + model.split_groups(local, skip_first=True), lrs)
+                change = changes.get(id(groups[0][0])) if model.read_side is None else None
+                if change is None:
+                    drive = model.prepare(x)
+                else:
+                    drive = [follow_input_writes(drive[0], x, change, first[1], lrs[0], model.drive_gain)
+                             ] + model.bias_drives()
             elif rank_b:
                 du_sum += du
                 self.synapses.apply(groups[1:], model.split_groups(local, skip_first=True), lrs[1:])
@@ -94,3 +104,17 @@ class ContinualEP(Estimator):
             self.synapses.apply(groups[:1], [[du_sum.t() @ x / batch, du_sum.mean(0)]], lrs[:1])
         return result
 
+
+
+def follow_input_writes(drive: Tensor, x: Tensor, change: Change, bias_update: Tensor, lr: float,
+                        gain: float) -> Tensor:
+    """The first drive, gain (W_1 x + b_1) (+ offset), after a write that moved the devices at
+    ``change.index`` (flat indices of W_1, [n_1, n_in]) by ``change.delta`` and the (ideal) bias
+    by lr x ``bias_update``: each changed device adds its change times its input to its neuron's
+    drive. In place."""
+    if change.index.numel():
+        n_in = x.shape[1]
+        rows = change.index // n_in
+        contribution = x.index_select(1, change.index % n_in).mul_(change.delta.to(x.dtype))
+        drive.index_add_(1, rows, contribution, alpha=gain)
+    return drive.add_(bias_update, alpha=lr * gain)
