@@ -450,65 +450,90 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
     lf = left * abs(delta.scale * factor)
     sign = 1.0 if delta.scale * factor >= 0 else -1.0
     rf = right
-    la, ra = lf.abs(), rf.abs()
-    row_bound = la.t() @ ra.amax(1)  # [out]: sum_b |L_bi| max_j |R_bj| >= p_ij for every j
+    side = _input_side(right)
+    la, ra = lf.abs(), side.magnitude
+    row_bound = la.t() @ side.row_max  # [out]: sum_b |L_bi| max_j |R_bj| >= p_ij for every j
     limit = 1.0 if deterministic else 0.5
     rows = torch.nonzero(row_bound >= limit, as_tuple=True)[0]
     if rows.numel() * 8 > out_size:
         return None
-    a_sum, r_sum = la.sum(1, dtype=f64), ra.sum(1, dtype=f64)  # [B]
-    terms = a_sum * r_sum
-    total = float(terms.sum()) if not deterministic else 0.0
+    # the (b, i) of a point is drawn in one search: P(b, i) = |L_bi| sum_j |R_bj| / total
+    joint = torch.cumsum(la.mul(side.sums.to(la.dtype).unsqueeze(1)).reshape(-1), 0, dtype=f64)
+    total = float(joint[-1]) if not deterministic else 0.0
     if _RATE * total > DENSE_DENSITY * size:
         return None
-    # the devices that may get >= 1 whole pulse: their rows, formed
-    index = torch.zeros(0, dtype=torch.int64, device=left.device)
-    n_all = torch.zeros(0, dtype=left.dtype, device=left.device)
-    value = torch.zeros(0, dtype=left.dtype, device=left.device)
-    if rows.numel():
+    parts: list[tuple[Tensor, Tensor, Tensor]] = []  # (flat index, pulses, up) of each source
+    if rows.numel():  # the devices that may get >= 1 whole pulse: their rows, formed
         block = (lf[:, rows].t() @ rf)  # [rows, in], signed (before ``sign``)
         p = block.abs()
-        pick = p >= limit
-        r_i, c_j = torch.nonzero(pick, as_tuple=True)
+        r_i, c_j = torch.nonzero(p >= limit, as_tuple=True)
         pp = p[r_i, c_j]
         n = pp.floor() if deterministic else pp.add(uniform_like(pp, generator)).floor_()
         keep = n > 0
-        index, n_all, value = (rows[r_i] * in_size + c_j)[keep], n[keep], block[r_i, c_j][keep]
+        parts.append(((rows[r_i] * in_size + c_j)[keep], n[keep], (block[r_i, c_j][keep] * sign) > 0))
     if not deterministic and total > 0:
         gen_device = generator.device if generator is not None else torch.device("cpu")
         count = int(torch.poisson(torch.tensor([_RATE * total], dtype=f64, device=gen_device), generator))
         if count:
             u = uniform_like(torch.empty(3, count, dtype=f64, device=left.device), generator)
-            cum_terms = torch.cumsum(terms, 0)
-            b = torch.searchsorted(cum_terms, u[0] * total, right=True).clamp_(max=terms.numel() - 1)
-            i = _pick(la, a_sum, b, u[1])
-            j = _pick(ra, r_sum, b, u[2])
+            k = torch.searchsorted(joint, u[0] * total, right=True).clamp_(max=joint.numel() - 1)
+            b, i = k // out_size, k % out_size
+            start = side.row_start.index_select(0, b)
+            j = torch.searchsorted(side.cumulative, start.add_(u[1] * side.sums.index_select(0, b)), right=True)
+            j = j.sub_(b * in_size).clamp_(0, in_size - 1)
             # p and its bound at each point from B products: the factors' rows gathered once
             # (rows of the transposed factors: contiguous reads, not strided columns)
-            product = lf.t().contiguous().index_select(0, i).mul_(rf.t().contiguous().index_select(0, j))
+            product = lf.t().contiguous().index_select(0, i).mul_(side.transposed.index_select(0, j))
             at = product.sum(1)
-            q = at.abs().to(f64)
-            bound = product.abs_().sum(1, dtype=f64)
-            accept = uniform_like(q, generator).mul_(_RATE * bound) < -torch.log1p(-q.clamp(max=0.5))
-            accept &= (q > 0) & (q < 0.5)
-            small, first = torch.unique(i[accept] * in_size + j[accept], return_inverse=True)
-            small_value = at.new_empty(small.shape).scatter_(0, first, at[accept])  # duplicates: one device, one value
-            index = torch.cat([index, small])
-            n_all = torch.cat([n_all, torch.ones(small.shape, dtype=n_all.dtype, device=left.device)])
-            value = torch.cat([value, small_value])
-    index, order = torch.sort(index)
-    return index, n_all[order], (value[order] * sign) > 0
+            q = at.abs()
+            bound = product.abs_().sum(1)
+            # thinning: accepted with -log(1 - q) / (_RATE bound) (q = 0 never: the test is strict)
+            accept = u[2].to(q.dtype).mul_(_RATE * bound) < -torch.log1p(-q.clamp(max=0.5))
+            if rows.numel():  # devices with p >= 1/2 were counted in their formed rows
+                accept &= q < 0.5
+            # one device drawn twice is one pulse: keys (device, sign) made unique (a device's
+            # points all have its one p, so one sign)
+            key = torch.unique(((i * in_size + j) * 2 + ((at * sign) > 0)).masked_select(accept))
+            parts.append((key // 2, torch.ones(key.shape, dtype=left.dtype, device=left.device), (key % 2) == 1))
+    if not parts:
+        empty = torch.zeros(0, dtype=torch.int64, device=left.device)
+        return empty, torch.zeros(0, dtype=left.dtype, device=left.device), torch.zeros(0, dtype=torch.bool, device=left.device)
+    if len(parts) == 1:  # already sorted by device (nonzero and unique both are)
+        return parts[0]
+    index, order = torch.sort(torch.cat([part[0] for part in parts]))
+    return index, torch.cat([part[1] for part in parts])[order], torch.cat([part[2] for part in parts])[order]
 
 
-def _pick(weights: Tensor, sums: Tensor, b: Tensor, u: Tensor) -> Tensor:
-    """For each point, a column of row ``b`` of the non-negative ``weights`` [B, m], drawn with
-    probability proportional to its entry (``sums``: the rows' sums), by a search in the
-    flattened cumulative sum: one search for all points, whatever their row."""
-    m = weights.shape[1]
-    flat = torch.cumsum(weights.reshape(-1), 0, dtype=torch.float64)
-    start = flat[b * m] - weights[b, 0]  # cumulative sum before row b
-    k = torch.searchsorted(flat, start + u * sums[b], right=True)
-    return (k.clamp(b * m, b * m + m - 1) - b * m)
+@dataclass(frozen=True)
+class _InputSide:
+    """What ``factored_pulse_counts`` reads of an update's right factor, the input x: C-EP writes
+    W_1 K times per batch with the same x, so these are computed once per batch, not per step."""
+
+    tensor: Tensor
+    version: int
+    magnitude: Tensor  # |R| [B, in]
+    row_max: Tensor  # max_j |R_bj| [B]
+    sums: Tensor  # sum_j |R_bj| [B], float64
+    cumulative: Tensor  # cumulative sum of |R| flattened, float64
+    row_start: Tensor  # the cumulative sum before each row [B], float64
+    transposed: Tensor  # R^T, contiguous [in, B]
+
+
+_INPUT_SIDE: list[_InputSide] = []
+
+
+def _input_side(right: Tensor) -> _InputSide:
+    """The right factor's quantities, from the last call's when it is the same tensor, unchanged
+    (its ``_version`` counts in-place writes)."""
+    if _INPUT_SIDE and _INPUT_SIDE[0].tensor is right and _INPUT_SIDE[0].version == right._version:
+        return _INPUT_SIDE[0]
+    magnitude = right.abs()
+    sums = magnitude.sum(1, dtype=torch.float64)
+    side = _InputSide(right, right._version, magnitude, magnitude.amax(1), sums,
+                      torch.cumsum(magnitude.reshape(-1), 0, dtype=torch.float64), torch.cumsum(sums, 0) - sums,
+                      right.t().contiguous())
+    _INPUT_SIDE[:] = [side]
+    return side
 
 
 def _either(value: float | None, default: float) -> float:

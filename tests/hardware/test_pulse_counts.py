@@ -156,3 +156,17 @@ def test_factored_counts_deterministic_and_fallbacks(path):
     assert torch.equal(n[index].float(), signed.abs().floor()[index]) and torch.equal(up, signed[index] > 0)
     assert arrays.factored_pulse_counts(update.materialize(), 3.0, "stochastic", None) is None  # formed: not factored
     assert arrays.factored_pulse_counts(_factors(big_rows=64), 3.0, "stochastic", None) is None  # many big rows
+
+
+def test_factored_counts_follow_an_input_changed_in_place():
+    """What is read of the input (x, the same tensor at every C-EP step of a batch) is reused
+    across calls; an in-place change of it must not leave the counts on the old input."""
+    update = _factors()
+    update.left[:, 3:6] *= 16  # rows whose bound stays below one pulse until the input grows 8x
+    _factored(update, 3.0, None, "deterministic")
+    update.right.mul_(8.0)
+    signed = update.materialize().view(-1) * 3.0
+    n, index, up = _factored(update, 3.0, None, "deterministic")
+    assert torch.equal(index, signed.abs().floor().nonzero().squeeze(1)) and torch.equal(up, signed[index] > 0)
+    fresh = OuterProduct(update.left, update.right.clone(), update.scale)  # a new tensor, same values
+    assert torch.equal(_factored(fresh, 3.0, None, "deterministic")[0], n)
