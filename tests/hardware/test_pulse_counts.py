@@ -170,3 +170,18 @@ def test_factored_counts_follow_an_input_changed_in_place():
     assert torch.equal(index, signed.abs().floor().nonzero().squeeze(1)) and torch.equal(up, signed[index] > 0)
     fresh = OuterProduct(update.left, update.right.clone(), update.scale)  # a new tensor, same values
     assert torch.equal(_factored(fresh, 3.0, None, "deterministic")[0], n)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_many_uniforms_follow_the_torch_generator(dtype):
+    """The dense rounding's uniforms come from numpy seeded by the run's torch generator: the same
+    generator state gives the same numbers (runs repeat and resume), and they are uniform."""
+    like = torch.empty(200_000, dtype=dtype)
+    a, b = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    first, again = arrays.many_uniforms(like, a), arrays.many_uniforms(like, b)
+    assert first.dtype == dtype and torch.equal(first, again)
+    assert not torch.equal(arrays.many_uniforms(like, a), first)  # the generator moved on
+    assert float(first.min()) >= 0 and float(first.max()) < 1
+    counts = torch.histc(first.double(), bins=10, min=0, max=1)
+    chi2 = float(((counts - 20_000) ** 2 / 20_000).sum())
+    assert chi2 < 35, chi2  # 9 degrees of freedom: p ~ 1e-4

@@ -35,7 +35,7 @@ follows what the devices did: a write returns the devices it touched and their c
 (``arrays.Change``; few at a C-EP step), so W_1 x moves by those entries times x and the
 drive is updated in place, instead of rebuilt from the whole W_1 (the product that was most of
 a device C-EP step's arithmetic). The same drive up to float rounding; models with a read side
-(DAC, read noise) rebuild it as before.
+(DAC, read noise), and writes that changed more than FOLLOW_FRACTION of W_1, rebuild it.
 """
 
 from __future__ import annotations
@@ -46,6 +46,13 @@ from torch import Tensor
 from neurosim.errors import ConfigError
 from neurosim.core.estimators.base import Estimator, StepResult
 from neurosim.hardware.synapses import Change, OuterProduct
+
+
+FOLLOW_FRACTION = 1 / 64
+"""The drive follows a write's changed devices while they are at most this share of W_1; above
+it one product is cheaper (per changed device a gather, a product and a scatter of B values cost
+about as much as 60-90 devices' share of the product: 1 thread, batch 20, 784-512). Noisy devices
+(write noise, c2c) change most of W_1 at every step."""
 
 
 class ContinualEP(Estimator):
@@ -85,7 +92,7 @@ class ContinualEP(Estimator):
                 first = [OuterProduct(du, x, update_scale / x.shape[0]), du.mean(0).mul_(update_scale)]
                 changes = self.synapses.apply(groups, [first] + model.split_groups(local, skip_first=True), lrs)
                 change = changes.get(id(groups[0][0])) if model.read_side is None else None
-                if change is None:
+                if change is None or change.index.numel() > FOLLOW_FRACTION * groups[0][0].numel():
                     drive = model.prepare(x)
                 else:
                     drive = [follow_input_writes(drive[0], x, change, first[1], lrs[0], model.drive_gain)
