@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import sys
 from pathlib import Path
@@ -19,8 +20,14 @@ import torch
 import neurosim
 from neurosim.io import atomic_write_json
 
-LAWS = {"constant": "levels_64", "soft_bounds": "aihwkit_reram_sb", "linear_step": "aihwkit_ecram",
-        "exp_step": "aihwkit_reram_es", "nonlinear": "pcmo", "differential (refresh)": "aihwkit_pcm"}
+QUIET = ["synapses.params.write_noise_std=0", "synapses.params.dw_min_std=0"]
+LAWS = {"constant": ("levels_64", []), "soft_bounds": ("aihwkit_reram_sb", []),
+        "linear_step": ("aihwkit_ecram", []), "exp_step": ("aihwkit_reram_es", []),
+        "nonlinear": ("pcmo", []), "differential (refresh)": ("aihwkit_pcm", []),
+        # the two noisiest presets without their write and c2c noise: the noise, which moves the
+        # network's states at every step so that most devices get pulses, is what their writes
+        # cost, not the law
+        "soft_bounds, noise off": ("aihwkit_reram_sb", QUIET), "exp_step, noise off": ("aihwkit_reram_es", QUIET)}
 OUT = Path(__file__).parent / "results" / "bench_device_writes.json"
 
 
@@ -30,19 +37,23 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=600)
     parser.add_argument("--batch-sizes", default="20,128")
     parser.add_argument("--estimators", default="cep,cvf,ep", help="comma-separated: cep, cvf, ep")
-    parser.add_argument("--laws", default=",".join(LAWS), help="comma-separated, from: " + ", ".join(LAWS))
+    parser.add_argument("--laws", default=";".join(LAWS), help="semicolon-separated, from: " + "; ".join(LAWS))
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    unknown = [law for law in args.laws.split(";") if law not in LAWS]
+    if unknown:
+        parser.error(f"--laws: unknown {unknown}; known: {'; '.join(LAWS)}")
     torch.set_num_threads(1)
+    load_start = os.getloadavg()[0]
     configs = {"cep": "mnist_fc1_cep", "cvf": "mnist_fc1_cvf", "ep": "mnist_fc1_ep"}
     rows = []
     for estimator in args.estimators.split(","):
-        for law in args.laws.split(","):
-            device = LAWS[law]
+        for law in args.laws.split(";"):
+            device, extra = LAWS[law]
             for row in neurosim.bench(configs[estimator], batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
                                       estimators=[estimator], samples=args.samples, rounds=args.rounds,
-                                      overrides=[f"data.dir={args.data_dir}", f"synapses.device={device}"]):
+                                      overrides=[f"data.dir={args.data_dir}", f"synapses.device={device}", *extra]):
                 row["law"] = law
                 rows.append(row)
                 print(f"{estimator} {law:<24} {device:<18} batch {row['batch_size']:>4}: "
@@ -50,7 +61,10 @@ def main() -> int:
     atomic_write_json(Path(args.out), {"command": " ".join([Path(sys.executable).name] + sys.argv),
                             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                             "machine": f"{platform.machine()}, {torch.get_num_threads()} thread, {platform.processor() or platform.platform()}",
-                            "torch": torch.__version__, "rows": rows})
+                            "torch": torch.__version__,
+                            "load": f"load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end "
+                                    f"on {os.cpu_count()} cores",
+                            "rows": rows})
     return 0
 
 

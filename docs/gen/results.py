@@ -330,9 +330,37 @@ def device_write_speed() -> str:
     rows = [[law, f"`{device}`"] + [by.get(c, "") for c in columns] for (law, device), by in cells.items()]
     header = ["law", "preset"] + [f"{NAMES.get(e, e)}, batch {b}" for e, b in columns]
     note = (f"\n\nEach cell: how many times slower than ideal synapses, (device vs ideal samples/s). "
-            f"Command: `{command}`; machine: {machine}; torch {data.get('torch', '?')}"
+            f"Command: `{command}`; machine: {machine}"
+            + (f" ({data['load']})" if data.get("load") else "") + f"; torch {data.get('torch', '?')}"
             + (f"; {data['date']}" if data.get("date") else "") + ".")
     return table(header, rows) + note
+
+
+def tol_bench() -> str:
+    """experiments/results/bench_tol.json (experiments/bench_tol.py): EP-1h at fixed T against
+    estimator.tol / tol_every, the median time ratio of each variant over its rounds, its test
+    errors and the steps its phases used, with the run's command and machine."""
+    data = read_json(RESULTS / "bench_tol.json")
+    try:
+        summary = data["summary"]
+    except (TypeError, KeyError) as exc:
+        raise GenError(f"bench_tol.json: missing {exc}") from exc
+
+    def steps(value: Any) -> str:
+        return "fixed" if value is None else f"{value:.1f}"
+
+    rows = [[name, f"{v['time_ratio_median']:.2f}x", f"{v['train_seconds_median']:.1f}",
+             ", ".join(pct(e) for e in v["test_error"]), steps(v["free_steps_mean"]),
+             steps(v["nudged_steps_mean"]), steps(v["eval_steps_mean"])] for name, v in summary.items()]
+    rounds = len(data.get("rounds", []))
+    note = (f"\n\n`{data['config']}`, the first {data['subset']:,} training digits, {data['epochs']} epochs, "
+            f"{data['threads']} thread, {rounds} rounds (each variant once per round, in turn); time: "
+            f"training seconds (evaluation excluded) over the fixed-T run of the same round, median over "
+            f"rounds; steps: mean per batch in the last epoch (evaluation: batches of 1,000). Command: "
+            f"`{data['command']}`; machine: {data['machine']}"
+            + (f" ({data['load']})" if data.get("load") else "") + f"; {data['written']}.")
+    return table(["variant", "time vs fixed T", "train s (median)", "test error per round", "free steps",
+                  "nudged steps", "evaluation steps"], rows) + note
 
 
 def continuous_vs_discrete() -> str:
