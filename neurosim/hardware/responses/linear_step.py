@@ -60,6 +60,10 @@ class LinearStep(ResponseLaw):
     def change(self, config, w: Tensor, n: Tensor, up: Tensor, dw_up: Tensor, dw_down: Tensor,
                w_min: Tensor, w_max: Tensor) -> Tensor:
         gamma_up, gamma_down = self.gammas(config)
+        if gamma_up and gamma_down:  # one closed form with each device's own direction: half the
+            # powers of computing both directions for every device and picking one
+            return geometric_change(w, n, torch.where(up, dw_up, -dw_down),
+                                    torch.where(up, w_max / gamma_up, w_min / gamma_down))
         change_up = geometric_change(w, n, dw_up, w_max / gamma_up) if gamma_up else dw_up * n
         change_down = geometric_change(w, n, -dw_down, w_min / gamma_down) if gamma_down else -dw_down * n
         return torch.where(up, change_up, change_down)
