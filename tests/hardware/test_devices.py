@@ -209,13 +209,17 @@ def test_every_preset_loads_names_its_source_and_spans_its_range(name):
     config = device_config(name)
     assert config.source and config.description
     nominal = dataclasses_replace(config, dw_min_std=0.0, write_noise_std=0.0, dw_min_dtod=0.0, up_down_dtod=0.0,
-                                  w_bounds_dtod=0.0, w_min_dtod=None, w_max_dtod=None)
+                                  w_bounds_dtod=0.0, w_min_dtod=None, w_max_dtod=None,
+                                  **({"measured_up_std": [], "measured_down_std": []}
+                                     if config.response == "measured" else {}))
     _, traces = pulse_response(nominal, devices=2)
     if config.mapping == "differential":  # the curve of one device of the pair, over [0, w_max]
         config = dataclasses_replace(config, w_min=0.0)
     middle = traces.shape[1] // 2
     # soft bounds approach the bound as 1 - exp(-pulses dw / w_max): ~80% of the way here
-    reach = 0.25 if config.response == "soft_bounds" else 0.05
+    # a measured table's steps are relative to its median step, and its slow end (CrossSim's LISTA:
+    # a quarter of a step near G_min) takes more pulses than the range holds: half the way there
+    reach = {"soft_bounds": 0.25, "measured": 0.5}.get(config.response, 0.05)
     assert float(traces[:, middle].min()) > config.w_max - reach * (config.w_max - config.w_min)  # up to the top
     assert float(traces[:, -1].max()) < config.w_min + reach * (config.w_max - config.w_min)     # and back
     steps = traces.diff(dim=1)
