@@ -349,7 +349,11 @@ def tol_bench() -> str:
     def steps(value: Any) -> str:
         return "fixed" if value is None else f"{value:.1f}"
 
-    rows = [[name, f"{v['time_ratio_median']:.2f}x", f"{v['train_seconds_median']:.1f}",
+    def spread(name: str) -> str:
+        ratios = [r[name]["ratio"] for r in data.get("rounds", []) if name in r]
+        return f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else ""
+
+    rows = [[name, f"{v['time_ratio_median']:.2f}x", spread(name), f"{v['train_seconds_median']:.1f}",
              ", ".join(pct(e) for e in v["test_error"]), steps(v["free_steps_mean"]),
              steps(v["nudged_steps_mean"]), steps(v["eval_steps_mean"])] for name, v in summary.items()]
     rounds = len(data.get("rounds", []))
@@ -359,7 +363,7 @@ def tol_bench() -> str:
             f"rounds; steps: mean per batch in the last epoch (evaluation: batches of 1,000). Command: "
             f"`{data['command']}`; machine: {data['machine']}"
             + (f" ({data['load']})" if data.get("load") else "") + f"; {data['written']}.")
-    return table(["variant", "time vs fixed T", "train s (median)", "test error per round", "free steps",
+    return table(["variant", "time vs fixed T", "rounds' range", "train s (median)", "test error per round", "free steps",
                   "nudged steps", "evaluation steps"], rows) + note
 
 
