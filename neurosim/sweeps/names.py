@@ -38,11 +38,20 @@ def point_name(values: dict[str, Any], keys: list[str]) -> str:
     for key, value in values.items():
         last = key.rsplit(".", 1)[-1]
         short = last if lasts.count(last) == 1 else key
-        parts.append(f"{short}={format_value(value)}")
+        parts.append(f"{short}={_name_value(value)}")
     name = re.sub(r"[^A-Za-z0-9._+=-]", "_", "_".join(parts))
     if len(name) > MAX_NAME:
         name = f"{name[:MAX_NAME - 9]}_{digest(values)}"
     return name
+
+
+def _name_value(value: Any) -> str:
+    """A value as a folder name shows it: a YAML file's path by its stem, so that a sweep over
+    ``devices/mine.yaml`` (which ``neurosim chip`` passes as an absolute path, for workers on other
+    machines) names its point ``device=mine``, not after the directories it happens to sit in."""
+    if isinstance(value, str) and re.search(r"[/\\].*\.ya?ml$", value):
+        return re.split(r"[/\\]", value)[-1].rsplit(".", 1)[0]
+    return format_value(value)
 
 
 def format_value(value: Any) -> str:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import neurosim
-from neurosim.presets import available
+from neurosim.presets import available, find as find_preset
 from neurosim.cli import main
 from neurosim.errors import ConfigError
 from neurosim.sweeps.cluster import usable_cores
@@ -70,6 +70,22 @@ def test_axes_expand_to_stable_named_points(tmp_path):
     assert [(p.name, p.values) for p in again] == [(p.name, p.values) for p in points]
     other_seed = SweepSpec.load({**spec, "random": {**spec["random"], "seed": 8}}).points()
     assert {p.values["synapses.params.dw_min_std"] for p in other_seed} != stds
+
+
+def test_device_files_name_points_by_their_stem_and_collisions_get_digests(tmp_path):
+    # neurosim chip passes device files as absolute paths (for workers elsewhere): the folder name
+    # must not carry the directories, and two files of one stem must still get distinct folders
+    a, b = tmp_path / "x" / "mine.yaml", tmp_path / "y" / "mine.yaml"
+    for path in (a, b):
+        path.parent.mkdir()
+        path.write_text(find_preset("devices", "levels_64").read_text())
+    points = SweepSpec.load(tiny(grid={"synapses.device": ["ideal", str(a), str(b), "levels_64"]})).points()
+    names = [p.name for p in points]
+    assert names[0] == "device=ideal" and names[3] == "device=levels_64"
+    assert names[1].startswith("device=mine_") and names[2].startswith("device=mine_") and names[1] != names[2]
+    single = SweepSpec.load(tiny(grid={"synapses.device": ["ideal", str(a)]})).points()
+    assert [p.name for p in single] == ["device=ideal", "device=mine"]
+    assert single[1].values["synapses.device"] == str(a)  # the run still gets the full path
 
 
 def test_sweep_file_reads_exponents_as_numbers_and_bases_relative_to_itself(tmp_path):
