@@ -36,6 +36,7 @@ ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh")
 DYNAMICS = ("prototypical", "vector_field", "convolutional", "energy", "continuous", "toy")
 ESTIMATORS = ("ep", "cep", "vf", "cvf", "bptt")
 LR_SCHEDULES = ("constant", "cosine")
+TOL_SCOPES = ("batch", "sample")
 VF_ESTIMATORS = ("vf", "cvf")
 """Estimators for vector fields (no Phi); ep and cep need a model with Phi."""
 LOSSES = ("mse", "cross_entropy")
@@ -204,6 +205,13 @@ class EstimatorConfig:
     free and the nudged phases; C-EP and C-VF: the free phase (their K nudged steps are the
     learning rule); BPTT: the free steps before the K backpropagated ones; evaluation too. The
     steps used (mean, max per batch) go into metrics.jsonl."""
+    tol_scope: str = "batch"
+    """With ``tol``: what must settle. ``batch``: the phase ends once every sample has (one slow
+    sample keeps the whole batch stepping). ``sample``: each sample stops at its own first checked
+    step below tol and the rest step on as a smaller batch: fewer steps computed wherever a step
+    costs in proportion to the batch (the CNN, evaluation at batch 1000), each sample's fixed point
+    as if relaxed alone. EP's nudged phase too, except for vector fields (batch there); refused
+    with a read side (read noise, DAC, ADC)."""
     tol_every: int = 1
     """With ``tol``: check for settling at every k-th step only. The check costs a reduction over
     every state and a host sync, which on a small network is a good part of a step (on EP-1h it
@@ -225,6 +233,9 @@ class EstimatorConfig:
         if self.tol is not None and not 0 < self.tol < math.inf:
             raise ConfigError(f"{prefix}.tol", self.tol, "a positive tolerance on max |s_t+1 - s_t|, or null")
         positive(f"{prefix}.tol_every", self.tol_every)
+        choice(f"{prefix}.tol_scope", self.tol_scope, TOL_SCOPES)
+        if self.tol_scope != "batch" and self.tol is None:
+            raise ConfigError(f"{prefix}.tol_scope", self.tol_scope, "batch unless estimator.tol is set")
         if not all(0 <= lr < math.inf for lr in self.lr):  # also refuses .nan
             raise ConfigError(f"{prefix}.lr", self.lr, "finite, non-negative learning rates")
         choice(f"{prefix}.lr_schedule", self.lr_schedule, LR_SCHEDULES)

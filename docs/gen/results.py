@@ -367,6 +367,42 @@ def tol_bench() -> str:
                   "nudged steps", "evaluation steps"], rows) + note
 
 
+def tol_scope_bench() -> str:
+    """experiments/results/bench_tol_scope.json (experiments/bench_tol_scope.py): per-batch against
+    per-sample settling on a trained network, training batches and evaluation, with the steps each
+    used and the ratio of the two within each round (median and range)."""
+    data = read_json(RESULTS / "bench_tol_scope.json")
+    try:
+        rounds, summary = data["rounds"], data["summary"]
+    except (TypeError, KeyError) as exc:
+        raise GenError(f"bench_tol_scope.json: missing {exc}") from exc
+
+    def steps(scope: str, phase: str) -> str:
+        counts = rounds[-1][scope]["steps"]
+        text = f"{counts.get(f'{phase}_steps_mean', 0):.1f}"
+        if f"{phase}_sample_steps_mean" in counts:
+            text += f" (per sample {counts[f'{phase}_sample_steps_mean']:.1f})"
+        return text
+
+    def span(key: str) -> str:
+        values = [r[key] for r in rounds]
+        return f"{summary[key + '_median']:.2f}x ({min(values):.2f}-{max(values):.2f})"
+
+    rows = [[scope, f"{summary[f'{scope}_seconds_per_train_batch_median']:.3f}", steps(scope, "free"),
+             steps(scope, "nudged"), f"{summary[f'{scope}_eval_seconds_median']:.1f}", steps(scope, "eval"),
+             ", ".join(pct(r[scope]["eval_error"]) for r in rounds)] for scope in ("batch", "sample")]
+    rows.append(["batch / sample", span("train_ratio"), "", "", span("eval_ratio"), "", ""])
+    note = (f"\n\n`{data['config']}` (T = {data['T']}, K = {data['K']}, tol {data['tol']:g} checked every "
+            f"{data['tol_every']} steps), network: {data['network']}; training: EP's updates of "
+            f"{data['train_batches']} batches of {data['batch_size']} (no weight change); evaluation: "
+            f"{data['eval_samples']:,} test digits in batches of {data['eval_batch_size']:,}; "
+            f"{data['threads']} thread, {len(rounds)} rounds (both scopes in turn in each), steps of the last "
+            f"round (mean per batch; per sample: mean over samples). Command: `{data['command']}`; machine: "
+            f"{data['machine']} ({data['load']}); {data['written']}.")
+    return table(["tol_scope", "s per training batch", "free steps", "nudged steps", "evaluation s",
+                  "evaluation steps", "evaluation error per round"], rows) + note
+
+
 def continuous_vs_discrete() -> str:
     s = read_json(RESULTS / "continuous_vs_discrete" / "summary.json")
     rows = [[r["run"], r["epochs"] if r["reached"] else f"not in {s['max_epochs']}", f"{r['seconds_to_target']:.1f}",

@@ -27,13 +27,14 @@ def one_hot(labels: Tensor, classes: int, dtype: torch.dtype) -> Tensor:
 
 def evaluate(model: LayeredModel, cost: Cost, dataset: TensorDataset, steps: int,
              batch_size: int = 1000, tol: float | None = None, counter: StepCounter | None = None,
-             every: int = 1) -> tuple[float, float]:
+             every: int = 1, per_sample: bool = False) -> tuple[float, float]:
     """Error rate and mean cost at the free fixed point (T steps from s = 0, or fewer once
-    settled within ``tol``, checked every ``every`` steps)."""
+    settled within ``tol``, checked every ``every`` steps, each sample on its own ``per_sample``)."""
     wrong, total_loss = 0, 0.0
     with torch.no_grad():
         for x, labels in dataset.batches(batch_size, shuffle=False):
-            state = relax(model, model.prepare(x), model.init_state(x.shape[0]), steps, tol, counter, "eval", every)
+            state = relax(model, model.prepare(x), model.init_state(x.shape[0]), steps, tol, counter, "eval", every,
+                          per_sample)
             out = model.output(state)
             y = one_hot(labels, dataset.num_classes, out.dtype)
             wrong += int((cost.logits(out).argmax(1) != labels).sum())
@@ -84,7 +85,7 @@ class TorchBackend(Backend):
     def evaluate(self, dataset: TensorDataset, counter: StepCounter | None = None) -> tuple[float, float]:
         e = self.config.estimator
         return evaluate(self.network.model, self.network.cost, dataset, e.T, self.config.train.eval_batch_size,
-                        e.tol, counter if e.tol is not None else None, e.tol_every)
+                        e.tol, counter if e.tol is not None else None, e.tol_every, e.tol_scope == "sample")
 
     @classmethod
     def bench_points(cls, config: Config, estimators: Iterable[str] | None,

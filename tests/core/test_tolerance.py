@@ -154,3 +154,115 @@ def test_steps_used_go_into_metrics(tmp_path):
     row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     for phase, cap in (("free", 40), ("nudged", 10), ("eval", 40)):
         assert 1 <= row[f"{phase}_steps_mean"] <= row[f"{phase}_steps_max"] <= cap
+
+
+# --------------------------------------------------------------------------- tol_scope: sample
+
+def conv_network(**est):
+    raw = {"circuit": {"dynamics": "convolutional", "input_shape": [1, 10, 10], "activation": "hard_sigmoid",
+                       "conv": [{"channels": 3, "kernel": 3, "pool": 2}, {"channels": 4, "kernel": 2, "pool": 2}],
+                       "layers": [4]},
+           "loss": "mse", "seed": 2, "estimator": {"name": "ep", "T": 150, "K": 40, "beta": 0.3,
+                                                    "lr": [0.1, 0.1, 0.1], **est}}
+    return build_network(load_config(raw), dtype=torch.float64)
+
+
+def conv_batch(seed=0, n=7):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 100, generator=g, dtype=torch.float64)
+    return x, torch.nn.functional.one_hot(torch.randint(0, 4, (n,), generator=g), 4).to(torch.float64)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("kind, every", [("prototypical", 1), ("prototypical", 3), ("conv", 1), ("conv", 4)])
+def test_per_sample_phases_end_each_sample_as_if_relaxed_alone(kind, every):
+    """Settled samples leave the batch: each one's fixed point and step count are those of the
+    sample relaxed on its own with the per-batch rule, free and nudged."""
+    from neurosim.core.phases import relax_nudged
+
+    net = network() if kind == "prototypical" else conv_network()
+    model, cost = net.model, net.cost
+    x, y = batch(4) if kind == "prototypical" else conv_batch(4)
+    n, tol = x.shape[0], 1e-9
+    together = StepCounter()
+    drive = model.prepare(x)
+    free = relax(model, drive, model.init_state(n), 200, tol, together, every=every, per_sample=True)
+    nudged = relax_nudged(model, drive, free, 150, cost, y, 0.3, tol, together, every, per_sample=True)
+    samples = together.steps["free_sample"]
+    assert len(samples) == n and len(set(samples)) > 1  # samples settle at different steps
+    assert together.steps["free"] == [max(samples)] and together.steps["nudged"] == [max(together.steps["nudged_sample"])]
+    for i in range(n):
+        alone = StepCounter()
+        xi, yi = x[i:i + 1], y[i:i + 1]
+        d = model.prepare(xi)
+        f = relax(model, d, model.init_state(1), 200, tol, alone, every=every)
+        b = relax_nudged(model, d, f, 150, cost, yi, 0.3, tol, alone, every)
+        assert alone.steps["free"] == [samples[i]] and alone.steps["nudged"] == [together.steps["nudged_sample"][i]]
+        for got, want in zip(free + nudged, f + b):
+            torch.testing.assert_close(got[i:i + 1], want, rtol=0, atol=1e-13)
+
+
+@torch.no_grad()
+def test_per_sample_phase_that_never_settles_is_the_fixed_phase_bit_for_bit():
+    net = conv_network()
+    model, (x, _) = net.model, conv_batch(1)
+    drive = model.prepare(x)
+    fixed = relax(model, drive, model.init_state(x.shape[0]), 60)
+    never = relax(model, drive, model.init_state(x.shape[0]), 60, tol=1e-300, per_sample=True)
+    for a, b in zip(fixed, never):
+        assert torch.equal(a, b)
+
+
+def test_tol_scope_sample_trains_evaluates_and_is_validated(tmp_path):
+    from neurosim.run.trainer import train
+
+    x, y = batch()
+    for estimator in ("ep", "cep", "bptt"):
+        net = network(estimator, T=120, K=20 if estimator != "bptt" else 10, tol=1e-8, tol_scope="sample")
+        net.estimator.train_step(x, y)
+        steps = net.estimator.counter.steps
+        assert len(steps["free_sample"]) == BATCH and max(steps["free_sample"]) == steps["free"][0]
+    out = tmp_path / "run"
+    train({"circuit": {"layers": [784, 16, 10]}, "data": {"name": "mnist-sample", "train_subset": 100,
+                                                           "test_subset": 50},
+           "estimator": {"name": "ep", "T": 40, "K": 10, "tol": 1e-4, "tol_scope": "sample", "lr": [0.05, 0.02]},
+           "train": {"epochs": 1, "batch_size": 20}},
+          out=out, progress=False)
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    for phase in ("free", "nudged", "eval"):
+        assert 1 <= row[f"{phase}_sample_steps_mean"] <= row[f"{phase}_steps_mean"] <= row[f"{phase}_steps_max"]
+    with pytest.raises(ConfigError) as info:
+        network(tol_scope="sample")  # no tol
+    assert info.value.key == "estimator.tol_scope"
+    with pytest.raises(ConfigError) as info:
+        network(tol=1e-6, tol_scope="layer")
+    assert info.value.key == "estimator.tol_scope"
+
+
+def test_tol_scope_sample_is_refused_with_a_read_side():
+    raw = {"circuit": {"layers": [8, 6, 4], "activation": "sigmoid"}, "loss": "mse",
+           "estimator": {"name": "ep", "T": 20, "K": 5, "lr": [0.1, 0.1], "tol": 1e-6, "tol_scope": "sample"},
+           "synapses": {"device": "levels_64", "params": {"read_noise_std": 0.01}}}
+    net = build_network(load_config(raw), dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 8, generator=g, dtype=torch.float64)
+    with pytest.raises(ConfigError) as info:
+        net.estimator.train_step(x, torch.eye(4, dtype=torch.float64)[:3])
+    assert info.value.key == "estimator.tol_scope"
+
+
+def test_a_run_resumes_with_another_tol_scope_but_not_another_tol(tmp_path):
+    from neurosim.run.trainer import train
+
+    out = tmp_path / "run"
+    raw = {"circuit": {"layers": [784, 16, 10]}, "data": {"name": "mnist-sample", "train_subset": 60,
+                                                          "test_subset": 20},
+           "estimator": {"name": "ep", "T": 30, "K": 8, "tol": 1e-4, "lr": [0.05, 0.02]},
+           "train": {"epochs": 1, "batch_size": 20}}
+    train(raw, out=out, progress=False)
+    train(raw, out=out, resume=True, overrides=["train.epochs=2", "estimator.tol_scope=sample"], progress=False)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "free_sample_steps_mean" not in rows[0] and "free_sample_steps_mean" in rows[1]  # the switch shows
+    with pytest.raises(ConfigError) as info:
+        train(raw, out=out, resume=True, overrides=["train.epochs=3", "estimator.tol=1e-5"], progress=False)
+    assert info.value.key == "estimator.tol"

@@ -69,7 +69,8 @@ class Estimator:
         drive = self.model.prepare(x)
         steps = self.config.T if steps is None else steps
         state = relax(self.model, drive, self.model.init_state(x.shape[0]), steps, self.config.tol,
-                      self.counter if self.config.tol is not None else None, every=self.config.tol_every)
+                      self.counter if self.config.tol is not None else None, every=self.config.tol_every,
+                      per_sample=self.config.tol_scope == "sample")
         return drive, state
 
     def _result(self, state: State, y: Tensor) -> StepResult:

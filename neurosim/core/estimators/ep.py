@@ -55,7 +55,8 @@ class EquilibriumPropagation(Estimator):
         tol = self.config.tol
         counter = self.counter if tol is not None else None
         if model.has_phi:
-            return relax_nudged(model, drive, start, K, cost, y, beta, tol, counter, self.config.tol_every), None
+            return relax_nudged(model, drive, start, K, cost, y, beta, tol, counter, self.config.tol_every,
+                                self.config.tol_scope == "sample"), None
         scale = beta * model.nudge_scale
         state, total, du_sum, used = start, None, None, 0
         for _ in range(K):

@@ -113,6 +113,13 @@ class LayeredModel(nn.Module):
     def output(self, state: State) -> Tensor:
         return state[-1]
 
+    def select_rows(self, drive: list[Tensor], keep: Tensor) -> list[Tensor]:
+        """The drive of the samples a boolean row mask ``keep`` marks, for a phase whose settled
+        samples leave the batch (``estimator.tol_scope: sample``). A layered model's drive has one
+        per-sample entry, the first (the input's drive); the rest (biases, the toy model's
+        coupling matrix) are shared by every sample and stay as they are."""
+        return [drive[0][keep], *drive[1:]]
+
     # Subclasses implement these.
     def prepare(self, x: Tensor) -> list[Tensor]:
         raise NotImplementedError
