@@ -489,25 +489,34 @@ def sweep_csv(name: str, columns: list[str], file: str = "results.csv") -> str:
 
 
 def chip_sweep(name: str) -> str:
-    """A chip study's sweep (one point per device): final and best test error, gap to ideal,
-    pulses per device and energy; unfinished points say how far they got."""
+    """A chip study's sweep (one point per device, or per device and recipe when the sweep also
+    varies the estimator's settings): final and best test error, gap to ideal synapses with the
+    same recipe, pulses per device and energy; unfinished points say how far they got."""
     records = _csv(name)
-    ideal = next((r for r in records if r["synapses.device"] == "ideal" and r["status"] == "done"), None)
+    header = list(records[0])
+    others = [k for k in header[header.index("point") + 1:header.index("status")] if k != "synapses.device"]
+
+    def recipe(r: dict) -> tuple:
+        return tuple(r[k] for k in others)
+
+    ideals = {recipe(r): r for r in records if r["synapses.device"] == "ideal" and r["status"] == "done"}
     rows = []
     for r in records:
+        label = [f"`{r['synapses.device']}`"] + [r[k] for k in others]
         if r["status"] == "done":
+            ideal = ideals.get(recipe(r))
             gap = (f"{100 * (float(r['test_error']) - float(ideal['test_error'])):+.2f}" if ideal else "")
             energy = f"{float(r['energy_joules']):.3g}" if r["energy_joules"] not in ("", "0.0") else "n/a"
             mean = f"{float(r['pulses_per_device_mean']):,.1f}" if r["pulses_per_device_mean"] else ""
-            rows.append([f"`{r['synapses.device']}`", pct(float(r["test_error"])), pct(float(r["best_test_error"])),
-                         gap, r["epochs"], mean, r["pulses_per_device_max"], energy])
+            rows.append(label + [pct(float(r["test_error"])), pct(float(r["best_test_error"])),
+                                 gap, r["epochs"], mean, r["pulses_per_device_max"], energy])
         else:
             metrics = RESULTS / name / "points" / r["point"] / "metrics.jsonl"
             done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
-            rows.append([f"`{r['synapses.device']}`", f"({r['status']}: {done} epochs when collected)", "", "",
-                         "", "", "", ""])
-    return table(["device", "final test error", "best test error", "gap to ideal (points)", "epochs",
-                  "pulses per device (mean)", "pulses per device (max)", "write energy (J)"], rows)
+            rows.append(label + [f"({r['status']}: {done} epochs when collected)", "", "", "", "", "", ""])
+    return table(["device", *[f"`{k}`" for k in others], "final test error", "best test error",
+                  "gap to ideal (points)", "epochs", "pulses per device (mean)", "pulses per device (max)",
+                  "write energy (J)"], rows)
 
 
 def chip_report_table(folder: str = "chip_report") -> str:
