@@ -202,6 +202,37 @@ def folder_runs(folder: str, columns: str = "default") -> str:
                   "examples/s (per CPU s for Brian2)", "machine"], rows)
 
 
+def run_in_progress(folder: str) -> str:
+    """A long run still training (copied small outputs: config.yaml, metrics.jsonl, curves.png; no
+    result.json yet): its errors epoch by epoch, the time each epoch took and the steps its phases
+    used (per sample where ``estimator.tol_scope: sample`` was on), and how far it got."""
+    path = RESULTS / folder
+    config = read_yaml(path / "config.yaml")
+    try:
+        history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise GenError(f"{path / 'metrics.jsonl'}: {exc}") from exc
+    if not history:
+        raise GenError(f"empty {path / 'metrics.jsonl'}")
+
+    def steps(r: dict, phase: str) -> str:
+        if f"{phase}_steps_mean" not in r:
+            return "fixed"
+        text = f"{r[f'{phase}_steps_mean']:.0f}"
+        return text + (f" / {r[f'{phase}_sample_steps_mean']:.0f}" if f"{phase}_sample_steps_mean" in r else "")
+
+    rows = [[r["epoch"], pct(r["test_error"]), pct(r["train_error"]), f"{r['train_seconds'] / 60:.1f}",
+             f"{(r['seconds'] - r['train_seconds']) / 60:.1f}", steps(r, "free"), steps(r, "nudged"),
+             steps(r, "eval")] for r in history]
+    best = min(history, key=lambda r: r["test_error"])
+    total = config["train"]["epochs"]
+    note = (f"\n\n**{len(history)} of {total} epochs when collected**: last test error {pct(history[-1]['test_error'])}, "
+            f"best {pct(best['test_error'])} (epoch {best['epoch']}). Steps: mean per batch, then mean per sample "
+            f"where each sample stopped on its own (`estimator.tol_scope: sample`).")
+    return table(["epoch", "test error", "train error", "training min", "evaluation min", "free steps",
+                  "nudged steps", "evaluation steps"], rows) + note
+
+
 def made_with(study: str) -> str:
     entry = SOURCES["studies"].get(study)
     if entry is None:
@@ -365,6 +396,33 @@ def tol_bench() -> str:
             + (f" ({data['load']})" if data.get("load") else "") + f"; {data['written']}.")
     return table(["variant", "time vs fixed T", "rounds' range", "train s (median)", "test error per round", "free steps",
                   "nudged steps", "evaluation steps"], rows) + note
+
+
+def conv_bench() -> str:
+    """experiments/results/bench_conv.json (experiments/bench_conv.py): P-conv EP before and after
+    the fast conv step, at fixed T and with each tolerance, the free steps to settle on a fresh and
+    a briefly trained network, and the idle 2-core epoch estimates derived from them."""
+    data = read_json(RESULTS / "bench_conv.json")
+    if not isinstance(data, list) or not data:
+        raise GenError("bench_conv.json: expected a list of rows")
+    rows = []
+    for r in data:
+        settle = r.get("free_steps_to_settle", {})
+        trained = r.get("idle_2core_epoch_estimate_s_trained", {})
+        rows.append([r["code"], "fixed T" if r["tol"] is None else f"{r['tol']:g}", num(r["samples_per_second"]),
+                     f"{r['speedup_vs_before_fixed_T']:.2f}x",
+                     f"{r['steps']['free_steps_mean']:.0f}" if r["steps"] else str(r["T"]),
+                     "; ".join(f"{k}: {v['batch_mean']:.0f} per batch, {v['per_sample_mean']:.0f} per sample"
+                               for k, v in settle.items()),
+                     f"{r['idle_2core_epoch_estimate_s']:.0f}"
+                     + "".join(f"; {k}: {v:.0f}" for k, v in trained.items())])
+    m = data[0]["measured"]
+    note = (f"\n\nEP, batch {data[0]['batch_size']}, {data[0]['threads']} thread, {data[0]['samples']} samples per "
+            f"round, rounds interleaved; speed-up: over the code before the fast step at fixed T, median over rounds. "
+            f"Idle 2-core epoch: 60,000 / (baseline x ratio), baseline {m['baseline']}. Command: `{m['command']}`; "
+            f"machine: {m['machine']}, torch {m['torch']}; {m['date']}.")
+    return table(["code", "tol", "samples/s", "speed-up", "free steps (bench)", "free steps to settle",
+                  "idle 2-core epoch, s (estimate)"], rows) + note
 
 
 def tol_scope_bench() -> str:
