@@ -340,20 +340,41 @@ def flat_nonzero(mask: Tensor) -> Tensor:
     return torch.nonzero(mask, as_tuple=True)[0]
 
 
-def many_uniforms(like: Tensor, generator: torch.Generator | None) -> Tensor:
-    """One uniform [0, 1) per device for a whole array, as ``uniform_like``, but cheaper where
-    the generator is a CPU one: torch's CPU generator (a Mersenne twister, one number at a time)
-    was most of a dense stochastic rounding; numpy's SFC64, seeded with one draw of ``generator``,
-    gives the numbers about twice as fast at the same float resolution. The stream stays a
-    function of ``generator``'s state alone, so runs repeat and resume exactly, and a CUDA run
-    with a CPU generator draws the same numbers as a CPU run."""
+_COARSE = 2.0 ** -16
+"""Resolution of the 16-bit draw that decides which devices can get a pulse (``dense_counts``)."""
+_CANDIDATE = 1.0 - _COARSE - 2.0 ** -20
+"""p + K / 2^16 above this: the device may get a pulse (2^-20 below the exact bound 1 - 2^-16,
+more than float32's rounding of a sum near 1, so no device that can get one is missed)."""
+
+
+def dense_counts(p: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """Flat indices (sorted) and counts floor(p + U) > 0 of a whole array of p >= 0, U uniform per
+    device: the stochastic rounding of an update that reaches many devices.
+
+    One float uniform per device was most of a dense count (numpy's float32 draw, about 4 ns a
+    device). Here U = (K + V) / 2^16, K a 16-bit integer from the raw bits (a quarter of a 64-bit
+    draw each, several times cheaper) and V a second uniform, which is exactly uniform, but V is
+    drawn only where it matters: where p + (K + 1) / 2^16 <= 1 no U of that K reaches 1, so the
+    device gets no pulse whatever V is. Only the other devices (those with a pulse, and about one
+    in 65,536 more) draw V and are counted exactly in float64. The stream is a function of
+    ``generator``'s state (one draw seeds numpy's SFC64), so runs repeat and resume exactly, and a
+    CUDA array with a CPU generator gets the numbers a CPU one gets.
+    """
     on_cpu_generator = generator is None or generator.device.type == "cpu"
-    if not on_cpu_generator or like.dtype not in (torch.float32, torch.float64):
-        return uniform_like(like, generator)
+    if not on_cpu_generator or p.dtype not in (torch.float32, torch.float64):
+        n = uniform_like(p, generator).add_(p).floor_()
+        index = flat_nonzero(n > 0)
+        return index, n.index_select(0, index)
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    rng = np.random.Generator(np.random.SFC64(seed))
-    u = torch.from_numpy(rng.random(like.numel(), dtype=np.float32 if like.dtype == torch.float32 else np.float64))
-    return u.view(like.shape).to(like.device)
+    bits = np.random.SFC64(seed)
+    size = p.numel()
+    coarse = bits.random_raw(-(-size // 4)).view(np.uint16)[:size]
+    k = torch.from_numpy(coarse.astype(np.float32 if p.dtype == torch.float32 else np.float64)).to(p.device)
+    index = flat_nonzero(torch.add(p, k, alpha=_COARSE) > _CANDIDATE)
+    fine = torch.from_numpy(np.random.Generator(bits).random(index.numel())).to(p.device)
+    n = fine.add_(k.index_select(0, index)).mul_(_COARSE).add_(p.index_select(0, index)).floor_()
+    keep = n > 0
+    return index[keep], n[keep].to(p.dtype)
 
 
 def pulse_counts(signed: Tensor, rounding: str, generator: torch.Generator | None,
@@ -375,8 +396,8 @@ def pulse_counts(signed: Tensor, rounding: str, generator: torch.Generator | Non
       least one point has probability 1 - exp(log(1 - p)) = p. The random numbers are about
       three times the expected number of pulses, not one per device.
 
-    Where the candidates would be many (more than DENSE_DENSITY per device), one uniform per
-    device is drawn as before: same distribution, cheaper there.
+    Where the candidates would be many (more than DENSE_DENSITY per device), every device draws
+    (``dense_counts``): same distribution, cheaper there.
 
     Deterministic rounding keeps floor(p) (the fraction is lost). ``out``: a buffer for p.
     tests/hardware/test_pulse_counts.py holds the counts to floor(p + U)'s distribution.
@@ -398,9 +419,8 @@ def pulse_counts(signed: Tensor, rounding: str, generator: torch.Generator | Non
     if not deterministic:
         block_sum = blocks.sum(0).to(torch.float64)
         if _RATE * float(block_sum.sum()) > DENSE_DENSITY * size:  # many pulses: one uniform per device is cheaper
-            n = many_uniforms(p, generator).add_(p).floor_()
-            index = flat_nonzero(n > 0)  # a bool mask scans faster than floats
-            return index, n.index_select(0, index), signed.view(-1).index_select(0, index) > 0
+            index, n = dense_counts(p, generator)
+            return index, n, signed.view(-1).index_select(0, index) > 0
     limit = 1.0 if deterministic else 0.5
     big = (torch.arange(BLOCK, device=p.device).unsqueeze(1) * stride
            + (blocks.amax(0) >= limit).nonzero().view(1, -1)).view(-1)

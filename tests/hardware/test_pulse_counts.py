@@ -173,15 +173,64 @@ def test_factored_counts_follow_an_input_changed_in_place():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_many_uniforms_follow_the_torch_generator(dtype):
-    """The dense rounding's uniforms come from numpy seeded by the run's torch generator: the same
-    generator state gives the same numbers (runs repeat and resume), and they are uniform."""
-    like = torch.empty(200_000, dtype=dtype)
+def test_dense_counts_follow_the_torch_generator(dtype):
+    """The dense rounding's random bits come from numpy seeded by the run's torch generator: the
+    same generator state gives the same counts (runs repeat and resume), and it moves on."""
+    p = _field().to(dtype)
     a, b = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    first, again = arrays.many_uniforms(like, a), arrays.many_uniforms(like, b)
-    assert first.dtype == dtype and torch.equal(first, again)
-    assert not torch.equal(arrays.many_uniforms(like, a), first)  # the generator moved on
-    assert float(first.min()) >= 0 and float(first.max()) < 1
-    counts = torch.histc(first.double(), bins=10, min=0, max=1)
-    chi2 = float(((counts - 20_000) ** 2 / 20_000).sum())
-    assert chi2 < 35, chi2  # 9 degrees of freedom: p ~ 1e-4
+    (i1, n1), (i2, n2) = arrays.dense_counts(p, a), arrays.dense_counts(p, b)
+    assert n1.dtype == dtype and torch.equal(i1, i2) and torch.equal(n1, n2)
+    assert bool((i1[1:] > i1[:-1]).all())  # sorted, unique
+    assert not torch.equal(arrays.dense_counts(p, a)[0], i1)  # the generator moved on
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dense_counts_are_exact_at_the_16_bit_grid(dtype):
+    """U = (K + V) / 2^16 decides most devices from K alone: p on and just off the grid of K
+    (where a wrong bound would drop or add pulses) still gets a pulse with probability p."""
+    g = torch.Generator().manual_seed(11)
+    grid = torch.tensor([1, 3, 7.5, 40, 65535], dtype=torch.float64) / 65536
+    values = torch.cat([grid, grid + 1e-7, grid - 1e-7, grid + 2.0 ** -17, 1 + grid])
+    p = values.repeat_interleave(4096).to(dtype)
+    p64 = p.double()
+    total = torch.zeros_like(p64)
+    draws = 60
+    for _ in range(draws):
+        index, n = arrays.dense_counts(p, g)
+        assert bool(((n == p[index].floor()) | (n == p[index].floor() + 1)).all())
+        total[index] += n.double()
+    r = p64 - p64.floor()
+    for v in values:
+        sel = p == v.to(dtype)
+        want = draws * p64[sel].sum()
+        sd = (draws * (r[sel] * (1 - r[sel])).sum()).sqrt().clamp_min(1.0)
+        assert abs(float(total[sel].sum() - want)) < 5 * float(sd), (float(v), float(total[sel].sum()), float(want))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dense_counts_decide_by_the_16_bit_draw_where_it_suffices(dtype):
+    """With K the 16-bit draw of a device (the same stream, regenerated here): p + K / 2^16 >= 1
+    must give a pulse whatever V is, and p + (K + 1) / 2^16 <= 1 none. p on the grid of K makes
+    both bounds land exactly on 1 for some devices."""
+    import numpy as np
+
+    size = 4 * DENSE_BELOW
+    g = torch.Generator().manual_seed(21)
+    p = (torch.randint(0, 65536, (size,), generator=g).double() / 65536
+         + torch.where(torch.rand(size, generator=g) < 0.5, 0.0, 1e-7))
+    twin = torch.Generator()
+    twin.set_state(g.get_state())
+    seed = int(torch.randint(0, 2**62, (1,), generator=twin))  # the seed dense_counts will draw
+    k = torch.from_numpy(np.random.SFC64(seed).random_raw(size // 4).view(np.uint16).astype(np.float64))
+    p[:1000] = 1 - k[:1000] / 65536              # p + K / 2^16 = 1: a pulse for any V
+    p[1000:2000] = 1 - (k[1000:2000] + 1) / 65536  # p + (K + 1) / 2^16 = 1: none for any V
+    p[2000:3000] = 1 - (k[2000:3000] + 0.5) / 65536  # half way: a pulse when V >= 1/2
+    p = p.clamp_min(0).to(dtype)
+    index, n = arrays.dense_counts(p, g)
+    got = torch.zeros(size, dtype=torch.float64)
+    got[index] = n.double()
+    exact = p.double() + k / 65536
+    certain, impossible = exact >= 1, exact + 1 / 65536 <= 1
+    assert int(certain.sum()) > 1000 and int(impossible.sum()) > 1000
+    assert bool((got[certain] >= 1).all()) and bool((got[impossible] == 0).all())
+    assert 400 < int(got[2000:3000].sum()) < 600  # V decides these: Binomial(1000, 1/2)
