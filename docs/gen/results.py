@@ -425,6 +425,24 @@ def conv_bench() -> str:
                   "idle 2-core epoch, s (estimate)"], rows) + note
 
 
+def compile_bench() -> str:
+    """experiments/results/bench_compile.json (experiments/bench_compile.py): the no-grad step,
+    eager against torch.compile, per config and batch: time per step, the median ratio over
+    rounds and its range, compile time and the largest state difference."""
+    data = read_json(RESULTS / "bench_compile.json")
+    try:
+        rows = [[f"`{r['config']}`", r["batch_size"], f"{r['eager_us_per_step']:.0f}", f"{r['compiled_us_per_step']:.0f}",
+                 f"{r['speedup_median']:.2f}x ({r['speedup_range'][0]:.2f}-{r['speedup_range'][1]:.2f})",
+                 f"{r['compile_seconds']:.0f}", f"{r['max_abs_difference']:.1e}"] for r in data["rows"]]
+    except (TypeError, KeyError) as exc:
+        raise GenError(f"bench_compile.json: missing {exc}") from exc
+    note = (f"\n\n{data['threads']} thread; speed-up: eager / compiled time per step, median over rounds (range). "
+            f"Command: `{data['command'].strip()}`; machine: {data['machine']}, torch {data['torch']} "
+            f"({data['load']}); {data['written']}.")
+    return table(["config", "batch", "eager us/step", "compiled us/step", "speed-up", "compile s",
+                  "max state difference"], rows) + note
+
+
 def tol_scope_bench() -> str:
     """experiments/results/bench_tol_scope.json (experiments/bench_tol_scope.py): per-batch against
     per-sample settling on a trained network, training batches and evaluation, with the steps each
