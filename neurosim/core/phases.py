@@ -14,16 +14,16 @@ batch and the rest step on as a smaller one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from neurosim.core.losses import Cost
-from neurosim.errors import ConfigError
 from neurosim.core.models import LayeredModel, State
+from neurosim.errors import ConfigError
 
 
 @dataclass
