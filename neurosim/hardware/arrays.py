@@ -320,15 +320,23 @@ BLOCK = 16
 """Devices per block for the sparse pulse count: block sums and maxima find where pulses can be."""
 DENSE_BELOW = 8192
 """Arrays smaller than this draw a uniform per device (fewer operations than the sparse count)."""
-_RATE = 2 * math.log(2)
-"""max of -log(1 - p) / p over p in (0, 1/2]: candidates at rate _RATE p dominate Bernoulli(p)."""
-DENSE_DENSITY = 1 / 64
-"""Above this many sparse candidates per device, a uniform per device is drawn instead: the sparse
-count costs about 1 us per candidate (a search, a gather of its block, a sort), the dense one
-about 12 ns per device, so the dense draw wins above about 1/70. C-EP on devices with large
-write or cycle-to-cycle noise gets there: aihwkit_reram_sb's noise (write_noise_std 56 dw_min,
-fresh at every programmed device) moves the network's states at every step, C-EP's per-step
-updates grow with it, and 1.6% of W_1's devices get a pulse per write (ecram's preset: 0.03%)."""
+RATE = 2 * math.log(2)
+"""max of -log(1 - p) / p over p in (0, 1/2]: candidates at rate RATE p dominate Bernoulli(p)."""
+DENSE_DENSITY = 1 / 128
+"""``factored_pulse_counts``' switch: above this many candidates per device (of its rank-B bound,
+RATE sum_b |L_b|_1 |R_b|_1 / devices) the update is formed and counted by ``pulse_counts``
+instead. A factored candidate costs about a quarter of a microsecond (two searches, B products),
+against about 3 ns a device for the dense draw plus the product that forms the update, so the
+factored count wins below about 1% of candidates (``experiments/bench_pulse_paths.py``). C-EP on
+devices with large write or cycle-to-cycle noise gets past it: aihwkit_reram_sb's noise
+(write_noise_std 56 dw_min, fresh at every programmed device) moves the network's states at every
+step, C-EP's per-step updates grow with it, and 1.6% of W_1's devices get a pulse per write
+(ecram's preset: 0.03%)."""
+FORMED_DENSE_DENSITY = 1 / 192
+"""``pulse_counts``' switch to the dense draw, for an update already formed: since the 16-bit
+dense draw (``dense_counts``, about 3 ns a device), the sparse path's block searches, gathers and
+sort (about 1.5 ms per 1% of a 392k-device W_1 getting pulses, 1 thread) cost more than the
+dense one from about half a percent of candidates on (``experiments/bench_pulse_paths.py``)."""
 
 
 def flat_nonzero(mask: Tensor) -> Tensor:
@@ -390,14 +398,14 @@ def pulse_counts(signed: Tensor, rounding: str, generator: torch.Generator | Non
     - devices with p >= 1/2 (few; found from block maxima, without scanning every device), and
       the last short block, draw floor(p + U) as before;
     - every other device gets one pulse with probability p (floor(p) = 0), independently: a
-      Poisson process of rate _RATE p over those devices (its total drawn once, its points
+      Poisson process of rate RATE p over those devices (its total drawn once, its points
       placed by block sums and then inside their block), each point kept with probability
-      -log(1 - p) / (_RATE p), is a Poisson process of rate -log(1 - p), and a device with at
+      -log(1 - p) / (RATE p), is a Poisson process of rate -log(1 - p), and a device with at
       least one point has probability 1 - exp(log(1 - p)) = p. The random numbers are about
       three times the expected number of pulses, not one per device.
 
-    Where the candidates would be many (more than DENSE_DENSITY per device), every device draws
-    (``dense_counts``): same distribution, cheaper there.
+    Where the candidates would be many (more than FORMED_DENSE_DENSITY per device), every device
+    draws (``dense_counts``): same distribution, cheaper there.
 
     Deterministic rounding keeps floor(p) (the fraction is lost). ``out``: a buffer for p.
     tests/hardware/test_pulse_counts.py holds the counts to floor(p + U)'s distribution.
@@ -418,7 +426,7 @@ def pulse_counts(signed: Tensor, rounding: str, generator: torch.Generator | Non
     block_sum = None
     if not deterministic:
         block_sum = blocks.sum(0).to(torch.float64)
-        if _RATE * float(block_sum.sum()) > DENSE_DENSITY * size:  # many pulses: one uniform per device is cheaper
+        if RATE * float(block_sum.sum()) > FORMED_DENSE_DENSITY * size:  # many pulses: the dense draw is cheaper
             index, n = dense_counts(p, generator)
             return index, n, signed.view(-1).index_select(0, index) > 0
     limit = 1.0 if deterministic else 0.5
@@ -447,7 +455,7 @@ def _bernoulli_points(p: Tensor, blocks: Tensor, block_sum: Tensor, generator: t
     if total <= 0:
         return empty
     gen_device = generator.device if generator is not None else torch.device("cpu")
-    count = int(torch.poisson(torch.tensor([_RATE * total], dtype=torch.float64, device=gen_device), generator))
+    count = int(torch.poisson(torch.tensor([RATE * total], dtype=torch.float64, device=gen_device), generator))
     if count == 0:
         return empty
     where = uniform_like(torch.empty(count, dtype=torch.float64, device=p.device), generator).mul_(total)
@@ -461,7 +469,7 @@ def _bernoulli_points(p: Tensor, blocks: Tensor, block_sum: Tensor, generator: t
     offset = torch.searchsorted(inside, (where * inside[:, -1]).unsqueeze(1), right=True).clamp_(max=BLOCK - 1)
     point = block + offset.squeeze(1) * stride
     q = p[point].to(torch.float64)
-    accept = uniform_like(q, generator).mul_(_RATE * q) < -torch.log1p(-q.clamp(max=0.5))
+    accept = uniform_like(q, generator).mul_(RATE * q) < -torch.log1p(-q.clamp(max=0.5))
     return torch.unique(point[accept & (q > 0) & (q < 0.5)])
 
 
@@ -477,10 +485,10 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
     forms the update and counts it as before.
 
     With p_ij = |sum_b L_bi R_bj| (L, R the factors times ``factor``), q_ij = sum_b |L_bi| |R_bj|
-    bounds p and has rank B with non-negative terms, so a Poisson process of rate _RATE q over
+    bounds p and has rank B with non-negative terms, so a Poisson process of rate RATE q over
     the devices is drawn from the factors alone: its total is sum_b |L_b|_1 |R_b|_1, each point
     picks b by its term, then i by |L_bi| and j by |R_bj|. Thinned to rate -log(1 - p) (accepted
-    with -log(1 - p) / (_RATE q), p computed at the point from B products) it gives each device
+    with -log(1 - p) / (RATE q), p computed at the point from B products) it gives each device
     with p < 1/2 one pulse with probability p, as ``pulse_counts``' sparse path. Devices with
     p >= 1/2 lie in the rows whose bound sum_b |L_bi| max_j |R_bj| reaches 1/2: those few rows
     are formed and get floor(p + U) exactly (deterministic rounding: floor(p), rows reaching 1).
@@ -507,7 +515,7 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
     # the (b, i) of a point is drawn in one search: P(b, i) = |L_bi| sum_j |R_bj| / total
     joint = torch.cumsum(la.mul(side.sums.to(la.dtype).unsqueeze(1)).reshape(-1), 0, dtype=f64)
     total = float(joint[-1]) if not deterministic else 0.0
-    if _RATE * total > DENSE_DENSITY * size:
+    if RATE * total > DENSE_DENSITY * size:
         return None
     parts: list[tuple[Tensor, Tensor, Tensor]] = []  # (flat index, pulses, up) of each source
     if rows.numel():  # the devices that may get >= 1 whole pulse: their rows, formed
@@ -520,7 +528,7 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
         parts.append(((rows[r_i] * in_size + c_j)[keep], n[keep], (block[r_i, c_j][keep] * sign) > 0))
     if not deterministic and total > 0:
         gen_device = generator.device if generator is not None else torch.device("cpu")
-        count = int(torch.poisson(torch.tensor([_RATE * total], dtype=f64, device=gen_device), generator))
+        count = int(torch.poisson(torch.tensor([RATE * total], dtype=f64, device=gen_device), generator))
         if count:
             u = uniform_like(torch.empty(3, count, dtype=f64, device=left.device), generator)
             k = torch.searchsorted(joint, u[0] * total, right=True).clamp_(max=joint.numel() - 1)
@@ -534,8 +542,8 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
             at = product.sum(1)
             q = at.abs()
             bound = product.abs_().sum(1)
-            # thinning: accepted with -log(1 - q) / (_RATE bound) (q = 0 never: the test is strict)
-            accept = u[2].to(q.dtype).mul_(_RATE * bound) < -torch.log1p(-q.clamp(max=0.5))
+            # thinning: accepted with -log(1 - q) / (RATE bound) (q = 0 never: the test is strict)
+            accept = u[2].to(q.dtype).mul_(RATE * bound) < -torch.log1p(-q.clamp(max=0.5))
             if rows.numel():  # devices with p >= 1/2 were counted in their formed rows
                 accept &= q < 0.5
             # one device drawn twice is one pulse: keys (device, sign) made unique (a device's

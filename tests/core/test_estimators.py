@@ -236,7 +236,8 @@ def test_cep_rank_b_drive_gives_the_weights_of_materialised_updates(dt):
 
 @pytest.mark.parametrize("kind", ["prototypical", "continuous"])
 @pytest.mark.parametrize("device", ["levels_64", "aihwkit_pcm", "aihwkit_reram_sb"])
-def test_cep_device_drive_follows_the_written_devices(monkeypatch, kind, device):
+@pytest.mark.parametrize("follow_transposed", [1, 10**9])  # both ways of summing the change
+def test_cep_device_drive_follows_the_written_devices(monkeypatch, kind, device, follow_transposed):
     """On devices, C-EP updates W_1 x from the devices each write touched (``Change``) instead of
     rebuilding it: after every step it must equal the drive rebuilt from the weights, whatever the
     device did (stochastic pulses, write noise, a differential pair's refresh)."""
@@ -257,6 +258,7 @@ def test_cep_device_drive_follows_the_written_devices(monkeypatch, kind, device)
 
     monkeypatch.setattr(cep, "follow_input_writes", checking)
     monkeypatch.setattr(cep, "FOLLOW_FRACTION", 1.0)  # follow every write (a small W_1 changes mostly)
+    monkeypatch.setattr(cep, "FOLLOW_TRANSPOSED", follow_transposed)
     x, y = batch()
     for seed in range(4):
         net.estimator.train_step(x, y, torch.Generator().manual_seed(seed))

@@ -36,13 +36,14 @@ def _field(size: int = 3 * DENSE_BELOW + 5) -> torch.Tensor:
 def path(request, monkeypatch):
     """Every test on both paths of a large array: the sparse count (forced by an infinite density
     threshold) and the dense uniform per device it switches to when candidates would be many."""
-    monkeypatch.setattr(arrays, "DENSE_DENSITY", float("inf") if request.param == "sparse" else 0.0)
+    for name in ("DENSE_DENSITY", "FORMED_DENSE_DENSITY"):
+        monkeypatch.setattr(arrays, name, float("inf") if request.param == "sparse" else 0.0)
     return request.param
 
 
 def test_the_density_switch_picks_the_path_by_expected_pulses(monkeypatch):
     """Few expected pulses: the sparse count (it draws far fewer numbers than devices); many: dense."""
-    monkeypatch.setattr(arrays, "DENSE_DENSITY", 1 / 64)
+    monkeypatch.setattr(arrays, "FORMED_DENSE_DENSITY", 1 / 192)
     calls = []
     real = arrays._bernoulli_points
     monkeypatch.setattr(arrays, "_bernoulli_points", lambda *a: calls.append(1) or real(*a))
