@@ -25,6 +25,7 @@ import pickle
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,14 @@ ALLOWED_FAILURES = 3
 
 LOAD_FAILURES = 3
 """Points in a row that the workers could not load or start before the sweep stops (a broken install)."""
+
+WORKER_WAIT = 60.0
+"""Seconds without any worker on the scheduler before the sweep warns that it is waiting for one
+(a scheduler started without workers would otherwise look like a hung sweep)."""
+
+
+class NoWorkersWarning(UserWarning):
+    """The scheduler has had no worker for ``WORKER_WAIT`` seconds; the sweep goes on waiting."""
 
 
 def run_points(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int | None, scheduler: str | None,
@@ -142,8 +151,21 @@ def _run_dask(client: Any, tasks: list[PointTask], finished: Callable[[PointTask
                for task in tasks}
     pending = set(futures)
     load_failures: list[str] = []
+    without_workers_since: float | None = None
+    warned = False
     try:
         while pending:
+            if not warned:
+                if client.scheduler_info()["workers"]:
+                    without_workers_since = None
+                elif without_workers_since is None:
+                    without_workers_since = time.monotonic()
+                elif time.monotonic() - without_workers_since >= WORKER_WAIT:
+                    address = client.scheduler.address
+                    warnings.warn(f"no Dask worker has joined the scheduler at {address} for {WORKER_WAIT:.0f} s; "
+                                  f"the sweep waits for one (start workers with `dask worker {address}`; Ctrl-C "
+                                  "stops the sweep, and the same command continues it)", NoWorkersWarning, stacklevel=2)
+                    warned = True
             try:
                 done, _ = wait(list(pending), timeout=1.0, return_when="FIRST_COMPLETED")
             except TimeoutError:

@@ -371,6 +371,27 @@ def test_a_killed_worker_is_retried_and_the_point_resumes(tmp_path, cluster):
     client.wait_for_workers(2, timeout=30)  # the nanny restarted the killed worker
 
 
+def test_a_scheduler_without_workers_warns_and_the_sweep_runs_once_one_joins(tmp_path, monkeypatch):
+    """A scheduler with no worker must not look like a hung sweep: it warns, then waits for one."""
+    from distributed import LocalCluster
+
+    from neurosim.sweeps import cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "WORKER_WAIT", 0.5)
+    spec = tiny(grid={"estimator.beta": [0.1]})
+    with LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as local:
+        joining = threading.Timer(4.0, local.scale, args=(1,))
+        joining.start()
+        try:
+            with pytest.warns(cluster_module.NoWorkersWarning, match="no Dask worker has joined"):
+                result = neurosim.sweep(spec, out=tmp_path / "sweep", scheduler=local.scheduler_address,
+                                        progress=False)
+        finally:
+            joining.join()
+    assert [r["status"] for r in result.rows] == ["done"]
+
+
 def test_local_workers_keep_glibc_adaptive_malloc():
     # Dask's default MALLOC_TRIM_THRESHOLD_ made training 1.7x slower in a worker (see local_cluster)
     from distributed import Client
