@@ -65,13 +65,19 @@ def epoch_seed(seed: int, epoch: int, stream: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + stream) % (2**63)
 
 
+def diverged(reason: str, epoch: int, batch: int, out_dir: Path) -> DivergenceError:
+    """The DivergenceError of a run that went wrong at (epoch, batch): what happened, and which
+    checkpoint is still good."""
+    kept = (f"the last good checkpoint (epoch {epoch - 1}) is kept in {out_dir / CHECKPOINT}"
+            if epoch > 1 or (out_dir / CHECKPOINT).exists() else "no epoch had completed")
+    return DivergenceError(f"run diverged at epoch {epoch}, batch {batch}: {reason}; {kept}. "
+                           "Lower the learning rates (estimator.lr) or beta.")
+
+
 def check_finite(t: Tensor, what: str, epoch: int, batch: int, out_dir: Path) -> None:
     """Raise DivergenceError if ``t`` holds NaN or inf, saying which checkpoint is still good."""
     if not bool(torch.isfinite(t).all()):
-        kept = (f"the last good checkpoint (epoch {epoch - 1}) is kept in {out_dir / CHECKPOINT}"
-                if epoch > 1 or (out_dir / CHECKPOINT).exists() else "no epoch had completed")
-        raise DivergenceError(f"run diverged at epoch {epoch}, batch {batch}: {what} became NaN or "
-                              f"infinite; {kept}. Lower the learning rates (estimator.lr) or beta.")
+        raise diverged(f"{what} became NaN or infinite", epoch, batch, out_dir)
 
 
 def check_sizes(config: Config, train_set: TensorDataset) -> None:
@@ -118,6 +124,10 @@ class Epoch:
 
     def check_finite(self, t: Tensor, what: str, batch: int) -> None:
         check_finite(t, what, self.number, batch, self.out_dir)
+
+    def diverged(self, reason: str, batch: int) -> DivergenceError:
+        """The error for a failure found inside a training step (e.g. a device write beyond reason)."""
+        return diverged(reason, self.number, batch, self.out_dir)
 
 
 @dataclass

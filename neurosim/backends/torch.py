@@ -19,6 +19,7 @@ from neurosim.core.losses import Cost
 from neurosim.core.models import LayeredModel
 from neurosim.core.phases import StepCounter, relax
 from neurosim.backends.base import Backend, Epoch, EpochMetrics, register
+from neurosim.errors import DivergenceError
 
 
 def one_hot(labels: Tensor, classes: int, dtype: torch.dtype) -> Tensor:
@@ -64,7 +65,10 @@ class TorchBackend(Backend):
                    leave=False, mininterval=0.5, file=sys.stderr)
         for i, (x, labels) in enumerate(bar, 1):
             y = one_hot(labels, train_set.num_classes, x.dtype)
-            step = network.estimator.train_step(x, y, beta_gen)
+            try:
+                step = network.estimator.train_step(x, y, beta_gen)
+            except DivergenceError as exc:  # found inside the step: say where, and what is kept
+                raise epoch.diverged(str(exc), i) from None
             wrong += (step.logits.argmax(1) != labels).sum()
             loss_sum += step.loss.sum()
             if i % config.train.check_every == 0 or i == n_batches:

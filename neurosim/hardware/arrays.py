@@ -22,8 +22,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from neurosim.errors import DivergenceError
 from neurosim.hardware.records import DeviceConfig
 from neurosim.hardware.responses.base import normal_like, uniform_like
+
+
+MAX_PULSES = 1e9
+"""Pulses one write may send one device: far beyond any device's range (presets step over at most
+a few thousand states), so a count above it is a diverging update (an absurd learning rate), not
+physics, and would overflow the pulse counters over a run."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,11 @@ class DeviceArray:
             index, n, up = index.index_select(0, movable), n.index_select(0, movable), up.index_select(0, movable)
         if index.numel() == 0:
             return Change(index, weight.new_zeros(0))
+        most = float(n.max())
+        if not most <= MAX_PULSES:  # (NaN fails too) the int64 counters would wrap
+            raise DivergenceError(f"a device write of a {tuple(weight.shape)} array asked for {most:.3g} pulses at "
+                                  f"one device (at most {MAX_PULSES:.0e} per write: no device takes that many; "
+                                  "the update is far beyond the device's range)")
         presented = weight.view(-1)
         before = presented.index_select(0, index)
         flat = presented if self.hidden is None else self.hidden.view(-1)

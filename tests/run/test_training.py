@@ -141,6 +141,18 @@ def test_diverging_run_stops_keeps_last_good_checkpoint_and_exits_nonzero(tmp_pa
     assert "diverged" in capsys.readouterr().err
 
 
+def test_a_device_write_beyond_reason_stops_the_run_and_says_where(tmp_path):
+    """An absurd learning rate on devices: the weights stay inside the device range (so they never
+    become NaN), but the pulse counts of one write would overflow the counters; the run stops at
+    that batch, naming the write, and says what is kept."""
+    out = tmp_path / "run"
+    with pytest.raises(DivergenceError, match=r"epoch 1, batch 1: a device write .* pulses at one device"
+                                              r".*no epoch had completed"):
+        neurosim.train("mnist_fc1_ep", out=out, overrides=quick("synapses.device=levels_64",
+                                                                "estimator.lr=[1e30, 1e30]"), progress=False)
+    assert not (out / "metrics.jsonl").exists() or not (out / "metrics.jsonl").read_text()
+
+
 def test_cli_train_prints_test_error(tmp_path, capsys):
     code = main(["train", "mnist_fc1_ep", "--out", str(tmp_path / "cli"), "--quiet",
                  *[arg for o in quick() for arg in ("--set", o)]])
