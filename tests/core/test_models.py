@@ -163,3 +163,22 @@ def test_activation_value_and_prime_match_autograd(name):
     torch.testing.assert_close(v, value.detach())
     torch.testing.assert_close(p[inside], derivative[inside])
     torch.testing.assert_close(act.prime(x.detach()), p)
+
+
+def test_parameters_list_reads_like_a_parameter_list():
+    """The step loop's cheap parameter list (plain-list slices, direct iteration) must hold the
+    same parameters, in the same order, under the same state-dict names as nn.ParameterList."""
+    from torch import nn
+
+    from neurosim.core.models.base import Parameters
+
+    values = [nn.Parameter(torch.full((2,), float(k))) for k in range(4)]
+    fast, plain = Parameters(values), nn.ParameterList(values)
+    assert [id(p) for p in fast] == [id(p) for p in plain]
+    assert [id(p) for p in fast[1:]] == [id(p) for p in plain[1:]] and isinstance(fast[1:], list)
+    assert fast[2] is plain[2] and fast[-1] is plain[-1] and len(fast) == 4
+    assert list(fast.state_dict()) == list(plain.state_dict()) == ["0", "1", "2", "3"]
+    fast[1] = nn.Parameter(torch.zeros(2))  # replacing an entry keeps its place
+    assert [p.tolist()[0] for p in fast] == [0.0, 0.0, 2.0, 3.0]
+    fast.append(nn.Parameter(torch.ones(2)))
+    assert len(list(fast)) == 5 and fast[4] is list(fast)[-1]

@@ -30,6 +30,22 @@ State = list[Tensor]
 """Neuron states s^1 .. s^N, each [batch, size]; s^0 = x is the clamped input."""
 
 
+class Parameters(nn.ParameterList):
+    """An ``nn.ParameterList`` that is cheap to read inside the step loop: iterating it walks the
+    registered parameters directly, and a slice is a plain list. ``nn.ParameterList`` looks every
+    entry up by name and builds a new module for each slice: ``biases[1:]`` cost 43 us and
+    ``list(weights)`` 7 us (1 thread), against steps of a few hundred microseconds at batch 20.
+    Everything else (registration, state dicts, ``.to``, indexing one entry) is the parent's."""
+
+    def __iter__(self):
+        return iter(self._parameters.values())  # registered as '0', '1', ... in order
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return list(self)[idx]
+        return super().__getitem__(idx)
+
+
 class LayeredModel(nn.Module):
     """Parameters and bookkeeping shared by layered (fully connected) models.
 
@@ -58,8 +74,8 @@ class LayeredModel(nn.Module):
         super().__init__()
         self.sizes = list(sizes)
         self.activation = activation
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
+        self.weights = Parameters()
+        self.biases = Parameters()
         gains = init_gain or [1.0] * (len(sizes) - 1)
         for n_in, n_out, gain in zip(sizes[:-1], sizes[1:], gains):
             bound = 1.0 / math.sqrt(n_in)  # torch.nn.Linear's default, used by the papers' code

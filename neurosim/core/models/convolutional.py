@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neurosim.core.activations import Activation
-from neurosim.core.models.base import LayeredModel, State
+from neurosim.core.models.base import LayeredModel, Parameters, State
 
 
 class ConvolutionalModel(LayeredModel):
@@ -70,8 +70,8 @@ class ConvolutionalModel(LayeredModel):
         self.num_conv = len(conv)
         self.sizes = [math.prod(self.input_shape)] + [math.prod(s) for s in self.state_shapes]
         gains = init_gain or [1.0] * (len(conv) + len(fc_sizes))
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
+        self.weights = Parameters()
+        self.biases = Parameters()
         shapes = []
         c_in = self.input_shape[0]
         for layer in conv:

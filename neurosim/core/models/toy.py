@@ -45,7 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from neurosim.core.activations import Activation
-from neurosim.core.models.base import LayeredModel, State
+from neurosim.core.models.base import LayeredModel, Parameters, State
 
 
 class ToyModel(LayeredModel):
@@ -59,8 +59,8 @@ class ToyModel(LayeredModel):
         self.activation = activation
         self.eps = float(eps)
         self.nudge_scale = self.eps
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
+        self.weights = Parameters()
+        self.biases = Parameters()
         gains = init_gain or [1.0] * (len(sizes) - 1)
         for n, (n_out, gain) in enumerate(zip(sizes[1:], gains), start=1):
             width = sum(sizes[:n + 1])

@@ -30,7 +30,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from neurosim.core.models.base import State
+from neurosim.core.models.base import Parameters, State
 from neurosim.core.models.prototypical import PrototypicalModel
 
 
@@ -61,7 +61,7 @@ class VectorFieldModel(PrototypicalModel):
                  device: str | torch.device = "cpu", **kwargs) -> None:
         super().__init__(sizes, activation, generator, dtype=dtype, device=device, **kwargs)
         self.initial_angle = float(initial_angle)
-        self.backward = nn.ParameterList()
+        self.backward = Parameters()
         for w in self.weights[1:]:  # B_{n+1} maps layer n+1 to layer n: shape of W_{n+1}^T
             b = angled_copy(w.detach().cpu(), self.initial_angle, generator).t().contiguous()
             self.backward.append(nn.Parameter(b.to(device=device, dtype=dtype)))
