@@ -443,6 +443,25 @@ def compile_bench() -> str:
                   "max state difference"], rows) + note
 
 
+def reference_bench() -> str:
+    """experiments/results/bench_reference.json (experiments/bench_reference.py): P-1h training
+    steps of neurosim and of the papers' reference code, side by side, per round and their ratio."""
+    data = read_json(RESULTS / "bench_reference.json")
+    try:
+        rows = [[r["estimator"].upper(), f"`{r['config']}`", r["batch_size"], f"{r['reference_median']:.0f}",
+                 f"{r['neurosim_median']:.0f}",
+                 f"{r['ratio_median']:.1f}x ({r['ratio_range'][0]:.1f}-{r['ratio_range'][1]:.1f})"] for r in data["rows"]]
+        reference = data["reference"]
+        note = (f"\n\nReference: {reference['repository']} at {str(reference['commit'])[:7]}, run as "
+                f"`python main.py {' '.join(reference['args'])}`; {data['samples']} timed samples per measurement, "
+                f"{len(data['rows'][0]['rounds'])} rounds. Command: `{data['command'].strip()}`; machine: "
+                f"{data['machine']}, torch {data['torch']} ({data['load']}), {data['date']}.")
+    except (TypeError, KeyError, IndexError) as exc:
+        raise GenError(f"bench_reference.json: missing {exc}") from exc
+    return table(["estimator", "neurosim config", "batch", "reference samples/s", "neurosim samples/s",
+                  "neurosim / reference (range)"], rows) + note
+
+
 def pulse_paths_bench() -> str:
     """experiments/results/bench_pulse_paths.json (experiments/bench_pulse_paths.py): the three
     ways of counting one C-EP-sized write's pulses, per density, with the one the thresholds pick."""
