@@ -198,6 +198,8 @@ class DifferentialArray:
         self.refresh_pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
         self._above: Tensor | None = None
         """Flat indices of pairs a refresh left above the threshold (None: not known, check all)."""
+        self._limits: tuple[float, Tensor, Tensor] | None = None
+        """(threshold, threshold * w_max of each G+ device, of each G- device), built at the first check."""
         with torch.no_grad():
             weight.copy_(self.g_plus - self.g_minus)
 
@@ -227,8 +229,13 @@ class DifferentialArray:
         return Change(touched, after - before)
 
     def _over(self, index: Tensor, threshold: float) -> Tensor:
-        return ((self.g_plus.view(-1)[index] > threshold * self.plus.w_max.view(-1)[index])
-                | (self.g_minus.view(-1)[index] > threshold * self.minus.w_max.view(-1)[index]))
+        """Whether either device of the pairs at ``index`` is above the threshold of its range
+        (the per-device limits threshold * w_max computed once: the ranges never change)."""
+        if self._limits is None or self._limits[0] != threshold:
+            self._limits = (threshold, (threshold * self.plus.w_max).reshape(-1), (threshold * self.minus.w_max).reshape(-1))
+        _, plus, minus = self._limits
+        return ((self.g_plus.view(-1).index_select(0, index) > plus.index_select(0, index))
+                | (self.g_minus.view(-1).index_select(0, index) > minus.index_select(0, index)))
 
     def _refresh_where_needed(self, index: Tensor, threshold: float) -> Tensor:
         """Refresh every pair above the threshold, checking only the pairs that can be: the ones
@@ -237,13 +244,17 @@ class DifferentialArray:
         checks all pairs. Returns the flat indices whose weight may have changed."""
         if self._above is None:
             candidates = torch.arange(self.g_plus.numel(), device=index.device)
-        else:
+        elif self._above.numel():
             candidates = torch.unique(torch.cat([index, self._above]))
+        else:  # the usual case: only the devices just programmed (sorted, distinct already)
+            candidates = index
         hit = candidates[self._over(candidates, threshold)]
-        if hit.numel():
-            self._refresh(hit)
+        if not hit.numel():
+            self._above = hit
+            return index
+        self._refresh(hit)
         self._above = hit[self._over(hit, threshold)]
-        return torch.unique(torch.cat([index, hit])) if hit.numel() else index
+        return torch.unique(torch.cat([index, hit]))
 
     def _refresh(self, hit: Tensor) -> None:
         """Reset both devices of the pairs at the flat indices ``hit`` and write each weight back

@@ -119,6 +119,22 @@ def test_respond_without_noise_is_the_noise_free_change(response):
                                w + config.law.change(config, *args), rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("response", list(LAW_PARAMS))
+@pytest.mark.parametrize("direction", [True, False])
+def test_a_write_in_one_direction_equals_the_same_devices_in_a_mixed_write(response, direction):
+    """Laws may take a shortcut when every device of a write moves the same way (a SET-only pair's
+    devices always do): those devices must end as they would in a write of both directions."""
+    config = config_of(response)
+    w, ones = states()
+    n = torch.full_like(w, 3.0)
+    mixed = torch.arange(w.numel()) % 2 == 0  # up for even devices, down for odd ones
+    together = config.law.change(config, w, n, mixed, 0.02 * ones, 0.03 * ones, -ones, ones)
+    same = (mixed == direction).nonzero().squeeze(1)
+    alone = config.law.change(config, w[same], n[same], torch.full(same.shape, direction),
+                              0.02 * ones[same], 0.03 * ones[same], -ones[same], ones[same])
+    torch.testing.assert_close(alone, together[same], rtol=0, atol=1e-14)
+
+
 def _eval_abstract_code(lines: list[str], namespace: dict) -> dict:
     """Brian2 abstract code of the form ``name = expression``, one a line, evaluated with numpy."""
     for line in lines:

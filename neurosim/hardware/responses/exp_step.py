@@ -48,14 +48,23 @@ class ExpStep(ResponseLaw):
     def _pulses(self, config, w, n, up, dw_up, dw_down, w_min, w_max, generator, noisy: bool) -> Tensor:
         c = config
         noise = noisy and bool(c.dw_min_std)
-        per_device = {"sign": torch.where(up, 1.0, -1.0).to(w.dtype), "dw": torch.where(up, dw_up, dw_down),
-                      # in w's dtype from the start: torch.where of two floats is float32, which
-                      # rounded a float64 run's parameters
-                      "big_a": torch.where(up, w.new_tensor(c.exp_A_up), w.new_tensor(c.exp_A_down)),
-                      "gamma": torch.where(up, w.new_tensor(c.exp_gamma_up), w.new_tensor(c.exp_gamma_down)),
-                      "span": w_max - w_min, "w_min": w_min, "w_max": w_max}
+        per_device = {"span": w_max - w_min, "w_min": w_min, "w_max": w_max}
+        direction = None if not up.numel() else True if bool(up.all()) else False if not bool(up.any()) else None
+        if direction is None:  # both directions: each device its own
+            per_device |= {"sign": torch.where(up, 1.0, -1.0).to(w.dtype), "dw": torch.where(up, dw_up, dw_down),
+                           # in w's dtype from the start: torch.where of two floats is float32, which
+                           # rounded a float64 run's parameters
+                           "big_a": torch.where(up, w.new_tensor(c.exp_A_up), w.new_tensor(c.exp_A_down)),
+                           "gamma": torch.where(up, w.new_tensor(c.exp_gamma_up), w.new_tensor(c.exp_gamma_down))}
+            fixed = {}
+        else:  # one direction for all (a SET-only pair's devices, always): its constants as numbers
+            per_device["dw"] = dw_up if direction else dw_down
+            fixed = {"sign": 1.0 if direction else -1.0,
+                     "big_a": c.exp_A_up if direction else c.exp_A_down,
+                     "gamma": c.exp_gamma_up if direction else c.exp_gamma_down}
 
         def step(cur: Tensor, d) -> Tensor:
+            d = fixed | d
             z = 2 * c.exp_a * cur / d["span"] + c.exp_b
             size = d["dw"] * (1 - d["big_a"] * torch.exp(d["sign"] * d["gamma"] * z)).clamp_min(0)
             if noise:
