@@ -35,11 +35,12 @@ from neurosim.backends import get_backend
 from neurosim.backends.base import CHECKPOINT, Backend, Epoch, prepare
 from neurosim.backends.torch import evaluate  # noqa: F401  (its old home: studies and tests import it here)
 
-RESUMABLE_CHANGES = {"train.epochs", "compute.device", "compute.threads", "data.dir", "data.download",
+RESUMABLE_CHANGES = {"name", "train.epochs", "compute.device", "compute.threads", "data.dir", "data.download",
                      "gdu", "gdu.etas", "gdu.batch_size", "gdu.synapses_per_layer", "gdu.seed",
                      "estimator.tol_scope", "estimator.tol_every"}
-"""Keys that may differ between an interrupted run and its resumption: where it runs, how long it
-goes on and how fast it computes, not what. The two tolerance keys only decide how many steps a
+"""Keys that may differ between an interrupted run and its resumption: what it is called, where it
+runs, how long it goes on and how fast it computes, not what (a run of one experiment continues
+under another with the same settings, e.g. a 15-epoch study point extended to a 30-epoch one). The two tolerance keys only decide how many steps a
 phase spends reaching the same fixed points within ``estimator.tol`` (each epoch's steps are in
 metrics.jsonl, so a switch shows there)."""
 

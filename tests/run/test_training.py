@@ -115,6 +115,15 @@ def test_resume_refuses_a_changed_config(tmp_path):
         neurosim.train("mnist_fc1_ep", out=tmp_path / "none", overrides=quick(), resume=True, progress=False)
 
 
+def test_a_run_continues_under_another_name_with_the_same_settings(tmp_path):
+    """The name labels a run, it does not change what it computes: a run extends under another."""
+    out = tmp_path / "run"
+    neurosim.train("mnist_fc1_ep", out=out, overrides=quick(epochs=1), progress=False)
+    result = neurosim.train("mnist_fc1_ep", out=out, overrides=quick("name=mnist_fc1_ep_longer", epochs=2),
+                            resume=True, progress=False)
+    assert [row["epoch"] for row in result.history] == [1, 2]
+
+
 def test_diverging_run_stops_keeps_last_good_checkpoint_and_exits_nonzero(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     neurosim.train("mnist_fc1_ep", out=out, overrides=quick(epochs=1), progress=False)
