@@ -40,9 +40,9 @@ RESUMABLE_CHANGES = {"name", "train.epochs", "compute.device", "compute.threads"
                      "estimator.tol_scope", "estimator.tol_every"}
 """Keys that may differ between an interrupted run and its resumption: what it is called, where it
 runs, how long it goes on and how fast it computes, not what (a run of one experiment continues
-under another with the same settings, e.g. a 15-epoch study point extended to a 30-epoch one). The two tolerance keys only decide how many steps a
-phase spends reaching the same fixed points within ``estimator.tol`` (each epoch's steps are in
-metrics.jsonl, so a switch shows there)."""
+under another with the same settings, e.g. a 15-epoch study point extended to a 30-epoch one).
+The two tolerance keys only decide how many steps a phase spends reaching the same fixed points
+within ``estimator.tol`` (each epoch's steps are in metrics.jsonl, so a switch shows there)."""
 
 
 @dataclass
