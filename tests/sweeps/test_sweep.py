@@ -372,23 +372,27 @@ def test_a_killed_worker_is_retried_and_the_point_resumes(tmp_path, cluster):
 
 
 def test_a_scheduler_without_workers_warns_and_the_sweep_runs_once_one_joins(tmp_path, monkeypatch):
-    """A scheduler with no worker must not look like a hung sweep: it warns, then waits for one."""
+    """A scheduler with no worker must not look like a hung sweep: it warns, then waits for one
+    (here the worker is started by the warning itself, so the order cannot race)."""
+    import types
+
     from distributed import LocalCluster
 
     from neurosim.sweeps import cluster as cluster_module
 
     monkeypatch.setattr(cluster_module, "WORKER_WAIT", 0.5)
     spec = tiny(grid={"estimator.beta": [0.1]})
+    warned = []
     with LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as local:
-        joining = threading.Timer(4.0, local.scale, args=(1,))
-        joining.start()
-        try:
-            with pytest.warns(cluster_module.NoWorkersWarning, match="no Dask worker has joined"):
-                result = neurosim.sweep(spec, out=tmp_path / "sweep", scheduler=local.scheduler_address,
-                                        progress=False)
-        finally:
-            joining.join()
+        def warn(message, category, stacklevel=1):
+            warned.append((str(message), category))
+            threading.Thread(target=local.scale, args=(1,)).start()
+
+        monkeypatch.setattr(cluster_module, "warnings", types.SimpleNamespace(warn=warn))
+        result = neurosim.sweep(spec, out=tmp_path / "sweep", scheduler=local.scheduler_address, progress=False)
+    assert len(warned) == 1 and warned[0][1] is cluster_module.NoWorkersWarning
+    assert "no Dask worker has joined the scheduler" in warned[0][0] and "dask worker" in warned[0][0]
     assert [r["status"] for r in result.rows] == ["done"]
 
 
