@@ -27,6 +27,21 @@ sweep() {
     >> "$runs/$name.log" 2>&1 || echo "$name stopped: see $runs/$name.log"
 }
 
+seed_full() {  # chip_full's C-EP points continue chip_15ep_cep's finished 15-epoch runs (same config
+  # but train.epochs, constant rate: the first 15 epochs of the 100 are exactly those runs)
+  local d pair src dst
+  for d in ideal aihwkit_ecram taox_tio2 aihwkit_pcm; do
+    for pair in "beta=0.2_lr=0.0056-0.0028|name=cep_beta=0.2_lr=0.0056-0.0028_epochs=100" \
+                "beta=-0.2_lr=0.0112-0.0056|name=cep_beta=-0.2_lr=0.0112-0.0056_epochs=100"; do
+      src=$runs/chip_15ep_cep/points/device=${d}_${pair%|*}
+      dst=$runs/chip_full/points/device=${d}_${pair#*|}
+      if [ -f "$src/checkpoint.pt" ] && [ -f "$src/result.json" ] && [ ! -e "$dst" ]; then
+        mkdir -p "$runs/chip_full/points" && cp -a "$src" "$dst" && echo "seeded $dst" >> "$runs/chip_full.log"
+      fi
+    done
+  done
+}
+
 if [ "${2:-}" = publish ]; then
   for name in chip_15ep_cep chip_full; do
     [ -d "$runs/$name" ] && python experiments/chip/collect.py "$runs/$name"
@@ -42,6 +57,6 @@ if [ "${2:-}" = publish ]; then
   exit 0
 fi
 
-(sweep chip_15ep_cep; sweep chip_full) &
+(sweep chip_15ep_cep; seed_full; sweep chip_full) &
 (train mnist_conv_ep_tol; train mnist_conv_bptt) &
 echo "started: lane 1 chip_15ep_cep -> chip_full, lane 2 mnist_conv_ep_tol -> mnist_conv_bptt (logs in $runs)"
