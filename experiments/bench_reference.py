@@ -1,20 +1,24 @@
-"""neurosim against the papers' reference code, side by side: P-1h EP and BPTT training steps.
+"""neurosim against the papers' reference code, side by side: P-1h training steps of EP, BPTT,
+C-EP and C-VF.
 
-The reference is ernoult/updatesEPgradientsBPTT (Ernoult et al. 2019), run from a checkout given
-with ``--reference`` (``fetch`` it; its ``main.py`` loads MNIST through torchvision, which the
-``--tvshim`` folder stands in for, see ../shared/tools/tvshim/README.md). Both programs run the
-P-1h setting of the paper's Table 1 (784-512-10, T = 40, K = 15, beta = 0.1, batch 20): the
-reference's own EP and BPTT branches of ``netFunctions.train`` (loss and prediction included, as
-neurosim's ``train_step`` computes them too) on batches collected before the clock starts, and
-neurosim's ``train_step`` as ``neurosim bench`` times it (``mnist_fc1_ep``, ``mnist_fc1_bptt``).
+The references are ernoult/updatesEPgradientsBPTT (Ernoult et al. 2019: EP, BPTT; ``--reference``)
+and ernoult/continualEP (Ernoult et al. 2020: C-EP, C-VF; ``--continual``), run from checkouts
+(``fetch`` them; their ``main.py`` loads MNIST through torchvision, which the ``--tvshim`` folder
+stands in for, see ../shared/tools/tvshim/README.md). Each runs the 1-hidden-layer row of its
+paper's README (784-512-10, batch 20): EP-1h and BPTT at T = 40, K = 15, beta = 0.1; C-EP-1h and
+C-VF-1h at T = 40, K = 15, beta = 0.2 (C-VF with the random sign of beta). The reference's own
+branches of ``netFunctions.train`` run (loss and prediction included, as neurosim's
+``train_step`` computes them too) on batches collected before the clock starts; neurosim's
+``train_step`` runs as ``neurosim bench`` times it (``mnist_fc1_ep``, ``mnist_fc1_bptt``,
+``mnist_fc1_cep``, ``mnist_fc1_cvf``).
 
 Each measurement is a fresh child process with 1 torch thread and subnormal floats flushed in both
 (flushing alone changes the reference's speed about 2x); the two programs alternate, round after
 round, so a shared machine's drift hits both, and the ratio is taken within each round (median
 and range reported).
 
-    python experiments/bench_reference.py --reference /work/.mirror/ernoult+updatesEPgradientsBPTT/repo \\
-        --tvshim ../shared/tools/tvshim --data-dir ../shared/data
+    python experiments/bench_reference.py --reference /work/.mirror/ernoult+updatesEPgradientsBPTT/repo \
+        --continual /work/.mirror/ernoult+continualEP/repo --tvshim ../shared/tools/tvshim --data-dir ../shared/data
 
 writes experiments/results/bench_reference.json (the speed page renders it). A checkout that is a
 bare git directory (``fetch`` gives one) is exported to a temporary folder first.
@@ -39,16 +43,25 @@ from neurosim.io import atomic_write_json
 
 OUT = Path(__file__).parent / "results" / "bench_reference.json"
 
-REFERENCE_ARGS = ["--action", "train", "--discrete", "--size_tab", "10", "512", "784", "--lr_tab", "0.04", "0.08",
-                  "--T", "40", "--Kmax", "15", "--beta", "0.1", "--device-label", "-1"]
-"""The README's P-1h command of the reference (Table 1), on the CPU."""
+P1H = ["--action", "train", "--discrete", "--size_tab", "10", "512", "784", "--T", "40", "--Kmax", "15",
+       "--device-label", "-1"]
+REFERENCES = {
+    # estimator: (repository, its README's 1-hidden-layer arguments (CPU), class, its train branch)
+    "ep": ("ernoult/updatesEPgradientsBPTT", P1H + ["--lr_tab", "0.04", "0.08", "--beta", "0.1"], "EPdisc", "eqprop"),
+    "bptt": ("ernoult/updatesEPgradientsBPTT", P1H + ["--lr_tab", "0.04", "0.08", "--beta", "0.1"], "EPdisc", "bptt"),
+    "cep": ("ernoult/continualEP", P1H + ["--lr_tab", "0.0028", "0.0056", "--beta", "0.2", "--cep"], "EPdisc", "cep"),
+    "cvf": ("ernoult/continualEP", P1H + ["--lr_tab", "0.0038", "0.0076", "--beta", "0.2", "--cep",
+                                          "--learning-rule", "vf", "--randbeta", "0.5"], "VFdisc", "cvf"),
+}
+"""The README commands of the references' P-1h rows (Table 1 of each paper), on the CPU."""
 
-CONFIGS = {"ep": "mnist_fc1_ep", "bptt": "mnist_fc1_bptt"}
+CONFIGS = {"ep": "mnist_fc1_ep", "bptt": "mnist_fc1_bptt", "cep": "mnist_fc1_cep", "cvf": "mnist_fc1_cvf"}
 
 REFERENCE_CHILD = r"""
 import json, os, sys, time
+import numpy as np
 import torch
-reference, tvshim, estimator, batch_size, samples = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+reference, tvshim, branch, batch_size, samples = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(1)
 torch.set_flush_denormal(True)
 sys.path[:0] = [reference, tvshim]
@@ -56,7 +69,7 @@ os.chdir(reference)
 sys.argv = ["main.py", *json.loads(os.environ["NEUROSIM_REFERENCE_ARGS"]), "--batch-size", str(batch_size)]
 import netClasses  # first, as running main.py does: it imports main (argv parsed, loaders, rho)
 import main
-net = netClasses.EPdisc(main.args)
+net = getattr(netClasses, os.environ["NEUROSIM_REFERENCE_CLASS"])(main.args)
 batches = []
 for data, targets in main.train_loader:  # collected before timing: the loader's transforms are not the step
     if data.size(0) == batch_size:
@@ -64,16 +77,16 @@ for data, targets in main.train_loader:  # collected before timing: the loader's
     if len(batches) * batch_size >= samples + 3 * batch_size:
         break
 criterion = torch.nn.MSELoss(reduction="sum")
-if estimator == "bptt":
+if branch == "bptt":
     for layer in net.w:
         if layer is not None:
             layer.weight.requires_grad = True
             if layer.bias is not None:
                 layer.bias.requires_grad = True
 
-def step(data, targets):  # netFunctions.train's two branches, one batch
+def step(data, targets):  # a branch of netFunctions.train, one batch
     s = net.initHidden(data.size(0))
-    if estimator == "bptt":
+    if branch == "bptt":
         net.zero_grad()
         s = net.forward(data, s, method="withgrad")
         pred = s[0].data.max(1, keepdim=True)[1]
@@ -93,8 +106,14 @@ def step(data, targets):  # netFunctions.train's two branches, one batch
             pred = s[0].data.max(1, keepdim=True)[1]
             loss = (1 / (2 * s[0].size(0))) * criterion(s[0], targets)
             seq = [x.clone() for x in s]
-            s = net.forward(data, s, target=targets, beta=net.beta, method="nograd")
-            net.updateWeights(net.beta, data, s, seq)
+            if branch == "eqprop":  # EP: the update once, after the nudged phase
+                s = net.forward(data, s, target=targets, beta=net.beta, method="nograd")
+                net.updateWeights(net.beta, data, s, seq)
+            else:  # C-EP, C-VF: the nudged phase updates at every step (net.cep); C-VF draws beta's sign
+                beta = net.beta
+                if net.randbeta > 0:
+                    beta = (2 * np.random.binomial(1, net.randbeta, 1).item() - 1) * net.beta
+                s = net.forward(data, s, target=targets, beta=beta, method="nograd")
     return pred, loss
 
 for data, targets in batches[:3]:
@@ -154,31 +173,52 @@ def commit_of(reference: Path) -> str | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", required=True, help="checkout (or bare git directory) of ernoult/updatesEPgradientsBPTT")
+    parser.add_argument("--reference", help="checkout (or bare git directory) of ernoult/updatesEPgradientsBPTT (EP, BPTT)")
+    parser.add_argument("--continual", help="checkout (or bare git directory) of ernoult/continualEP (C-EP, C-VF)")
     parser.add_argument("--tvshim", required=True, help="the torchvision stand-in folder (../shared/tools/tvshim)")
     parser.add_argument("--data-dir", required=True, help="folder holding mnist/ with the official IDX .gz files")
-    parser.add_argument("--estimators", default="ep,bptt", help="comma-separated: ep, bptt")
+    parser.add_argument("--estimators", default=None,
+                        help="comma-separated, of ep, bptt (need --reference), cep, cvf (need --continual); "
+                             "default: all that the given checkouts allow")
     parser.add_argument("--batch-sizes", default="20")
     parser.add_argument("--samples", type=int, default=1000, help="timed training samples per measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
-    unknown = sorted(set(args.estimators.split(",")) - set(CONFIGS))
+    checkouts = {"ernoult/updatesEPgradientsBPTT": args.reference, "ernoult/continualEP": args.continual}
+    estimators = (args.estimators.split(",") if args.estimators else
+                  [e for e, spec in REFERENCES.items() if checkouts[spec[0]]])
+    unknown = sorted(set(estimators) - set(CONFIGS))
     if unknown:
         parser.error(f"--estimators: unknown {unknown}; known: {', '.join(CONFIGS)}")
-    reference, tmp = exported(Path(args.reference).resolve())
+    for e in estimators:
+        if not checkouts[REFERENCES[e][0]]:
+            parser.error(f"--estimators {e}: needs the checkout of {REFERENCES[e][0]} "
+                         f"({'--reference' if REFERENCES[e][0].endswith('BPTT') else '--continual'})")
+    if not estimators:
+        parser.error("give --reference and/or --continual")
+    folders, temporary = {}, []
+    for repository, path in checkouts.items():
+        if path:
+            folder, tmp = exported(Path(path).resolve())
+            folders[repository] = folder
+            temporary += [tmp] if tmp is not None else []
     tvshim = str(Path(args.tvshim).resolve())
     data_dir = str(Path(args.data_dir).resolve())
     env = {**os.environ, "MNIST_DIR": str(Path(data_dir) / "mnist"), "MNIST_LIMIT": str(args.samples + 200),
-           "NEUROSIM_REFERENCE_ARGS": json.dumps(REFERENCE_ARGS), "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1"}
     load_start = os.getloadavg()[0]
     rows = []
     try:
-        for estimator in args.estimators.split(","):
+        for estimator in estimators:
+            repository, reference_args, net_class, branch = REFERENCES[estimator]
+            child_env = {**env, "NEUROSIM_REFERENCE_ARGS": json.dumps(reference_args),
+                         "NEUROSIM_REFERENCE_CLASS": net_class}
             for batch_size in (int(b) for b in args.batch_sizes.split(",")):
                 rounds = []
                 for _ in range(args.rounds):
-                    ref = child(REFERENCE_CHILD, [str(reference), tvshim, estimator, str(batch_size), str(args.samples)], env)
+                    ref = child(REFERENCE_CHILD, [str(folders[repository]), tvshim, branch, str(batch_size),
+                                                  str(args.samples)], child_env)
                     ours = child(NEUROSIM_CHILD, [CONFIGS[estimator], data_dir, str(batch_size), str(args.samples)], env)
                     rounds.append({"reference": round(ref["samples_per_second"], 1),
                                    "neurosim": round(ours["samples_per_second"], 1),
@@ -186,12 +226,14 @@ def main() -> int:
                     print(estimator, batch_size, rounds[-1], flush=True)
                 ratios = [r["ratio"] for r in rounds]
                 rows.append({"estimator": estimator, "config": CONFIGS[estimator], "batch_size": batch_size,
+                             "reference": {"repository": repository, "commit": commit_of(Path(checkouts[repository])),
+                                           "args": reference_args},
                              "rounds": rounds, "ratio_median": statistics.median(ratios),
                              "ratio_range": [min(ratios), max(ratios)],
                              "reference_median": statistics.median(r["reference"] for r in rounds),
                              "neurosim_median": statistics.median(r["neurosim"] for r in rounds)})
     finally:
-        if tmp is not None:
+        for tmp in temporary:
             tmp.cleanup()
     atomic_write_json(Path(args.out), {
         "command": " ".join([Path(sys.executable).name] + sys.argv),
@@ -199,8 +241,6 @@ def main() -> int:
         "machine": f"{platform.machine()}, 1 thread per program, {os.cpu_count()} cores",
         "torch": torch.__version__,
         "load": f"load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end",
-        "reference": {"repository": "ernoult/updatesEPgradientsBPTT", "commit": commit_of(Path(args.reference)),
-                      "args": REFERENCE_ARGS},
         "samples": args.samples, "rows": rows})
     return 0
 

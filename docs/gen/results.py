@@ -448,18 +448,18 @@ def reference_bench() -> str:
     steps of neurosim and of the papers' reference code, side by side, per round and their ratio."""
     data = read_json(RESULTS / "bench_reference.json")
     try:
-        rows = [[r["estimator"].upper(), f"`{r['config']}`", r["batch_size"], f"{r['reference_median']:.0f}",
-                 f"{r['neurosim_median']:.0f}",
+        rows = [[r["estimator"].upper(), f"`{r['config']}`",
+                 f"{r['reference']['repository']} at {str(r['reference']['commit'])[:7]}: "
+                 f"`python main.py {' '.join(r['reference']['args'])}`",
+                 r["batch_size"], f"{r['reference_median']:.0f}", f"{r['neurosim_median']:.0f}",
                  f"{r['ratio_median']:.1f}x ({r['ratio_range'][0]:.1f}-{r['ratio_range'][1]:.1f})"] for r in data["rows"]]
-        reference = data["reference"]
-        note = (f"\n\nReference: {reference['repository']} at {str(reference['commit'])[:7]}, run as "
-                f"`python main.py {' '.join(reference['args'])}`; {data['samples']} timed samples per measurement, "
-                f"{len(data['rows'][0]['rounds'])} rounds. Command: `{data['command'].strip()}`; machine: "
-                f"{data['machine']}, torch {data['torch']} ({data['load']}), {data['date']}.")
+        note = (f"\n\n{data['samples']} timed samples per measurement, {len(data['rows'][0]['rounds'])} rounds. "
+                f"Command: `{data['command'].strip()}`; machine: {data['machine']}, torch {data['torch']} "
+                f"({data['load']}), {data['date']}.")
     except (TypeError, KeyError, IndexError) as exc:
         raise GenError(f"bench_reference.json: missing {exc}") from exc
-    return table(["estimator", "neurosim config", "batch", "reference samples/s", "neurosim samples/s",
-                  "neurosim / reference (range)"], rows) + note
+    return table(["estimator", "neurosim config", "reference (its README's command)", "batch",
+                  "reference samples/s", "neurosim samples/s", "neurosim / reference (range)"], rows) + note
 
 
 def pulse_paths_bench() -> str:
