@@ -448,9 +448,11 @@ def reference_bench() -> str:
     steps of neurosim and of the papers' reference code, side by side, per round and their ratio."""
     data = read_json(RESULTS / "bench_reference.json")
     try:
-        rows = [[r["estimator"].upper(), f"`{r['config']}`",
+        labels = {"ep": "EP", "bptt": "BPTT", "cep": "C-EP", "cvf": "C-VF"}
+        rows = [[labels.get(r["estimator"], r["estimator"]), f"`{r['config']}`",
                  f"{r['reference']['repository']} at {str(r['reference']['commit'])[:7]}: "
-                 f"`python main.py {' '.join(r['reference']['args'])}`",
+                 f"`python main.py {' '.join(r['reference']['args'])}`"
+                 + (" (its BPTT branch, as `--benchmark` runs it)" if r["estimator"] == "bptt" else ""),
                  r["batch_size"], f"{r['reference_median']:.0f}", f"{r['neurosim_median']:.0f}",
                  f"{r['ratio_median']:.1f}x ({r['ratio_range'][0]:.1f}-{r['ratio_range'][1]:.1f})"] for r in data["rows"]]
         note = (f"\n\n{data['samples']} timed samples per measurement, {len(data['rows'][0]['rounds'])} rounds. "
