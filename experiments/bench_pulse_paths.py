@@ -21,14 +21,11 @@ writes experiments/results/bench_pulse_paths.json (the speed page renders it).
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
+from benchmeta import load_now, record
 
 from neurosim.data import load_dataset
 from neurosim.hardware import arrays
@@ -60,7 +57,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    load_start = os.getloadavg()[0]
+    load_start = load_now()
     g = torch.Generator().manual_seed(0)
     x = load_dataset("mnist", "train", args.data_dir, subset=args.batch_size, download=False).images
     du = torch.randn(args.batch_size, args.hidden, generator=g)
@@ -109,11 +106,7 @@ def main() -> int:
         rows.append(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     atomic_write_json(Path(args.out), {
-        "command": " ".join([Path(sys.executable).name] + sys.argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, 1 thread, {os.cpu_count()} cores",
-        "torch": torch.__version__,
-        "load": f"load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end",
+        **record(load_start, "1 thread"),
         "shape": [args.hidden, x.shape[1]], "batch_size": args.batch_size,
         "thresholds": {"DENSE_DENSITY": arrays.DENSE_DENSITY, "FORMED_DENSE_DENSITY": arrays.FORMED_DENSE_DENSITY},
         "rows": rows})

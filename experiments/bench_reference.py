@@ -27,10 +27,8 @@ bare git directory (``fetch`` gives one) is exported to a temporary folder first
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,6 +36,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from benchmeta import load_now, record
 
 from neurosim.io import atomic_write_json
 
@@ -207,7 +206,7 @@ def main() -> int:
     data_dir = str(Path(args.data_dir).resolve())
     env = {**os.environ, "MNIST_DIR": str(Path(data_dir) / "mnist"), "MNIST_LIMIT": str(args.samples + 200),
            "OMP_NUM_THREADS": "1"}
-    load_start = os.getloadavg()[0]
+    load_start = load_now()
     rows = []
     try:
         for estimator in estimators:
@@ -236,11 +235,7 @@ def main() -> int:
         for tmp in temporary:
             tmp.cleanup()
     atomic_write_json(Path(args.out), {
-        "command": " ".join([Path(sys.executable).name] + sys.argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, 1 thread per program, {os.cpu_count()} cores",
-        "torch": torch.__version__,
-        "load": f"load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end",
+        **record(load_start, "1 thread per program"),
         "samples": args.samples, "rows": rows})
     return 0
 
