@@ -43,8 +43,10 @@ seed_full() {  # chip_full's C-EP points continue chip_15ep_cep's finished 15-ep
 }
 
 if [ "${2:-}" = publish ]; then
-  for name in chip_15ep_cep chip_full; do
-    [ -d "$runs/$name" ] && python experiments/chip/collect.py "$runs/$name"
+  for name in chip_15ep_cep chip_full; do  # a sweep folder once its sweep has started (sweep.json)
+    if [ -f "$runs/$name/sweep.json" ]; then
+      python experiments/chip/collect.py "$runs/$name" || echo "$name: not collected (see above)"
+    fi
   done
   for name in mnist_conv_ep_tol mnist_conv_bptt; do
     if [ -f "$runs/$name/metrics.jsonl" ]; then
