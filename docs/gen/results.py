@@ -202,6 +202,40 @@ def folder_runs(folder: str, columns: str = "default") -> str:
                   "examples/s (per CPU s for Brian2)", "machine"], rows)
 
 
+LONG_RUNS = [("mnist_conv_ep_tol", "run", "P-conv EP, 40 epochs", "training.md"),
+             ("mnist_conv_bptt", "run", "P-conv BPTT, 40 epochs", "training.md"),
+             ("chip_15ep_cep", "sweep", "every preset, C-EP-1h both recipes, 15 epochs", "devices.md"),
+             ("chip_full", "sweep", "ideal, ecram, taox_tio2, PCM pair at the papers' length", "devices.md")]
+"""The runs longer than a sitting (``experiments/long_runs.sh``): folder, kind, what, results page."""
+
+
+def long_runs() -> str:
+    """How far each long run had got when its small outputs were last published: epochs of a run
+    (metrics.jsonl against train.epochs), points of a sweep by status (results.csv)."""
+    rows = []
+    for folder, kind, what, page in LONG_RUNS:
+        path = RESULTS / folder
+        if kind == "run":
+            if not (path / "metrics.jsonl").is_file():
+                rows.append([what, "not started", ""])
+                continue
+            history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line.strip()]
+            total = read_yaml(path / "config.yaml")["train"]["epochs"]
+            state = "done" if (path / "result.json").is_file() else f"{len(history)} of {total} epochs"
+            last = f"test error {pct(history[-1]['test_error'])} (best {pct(min(r['test_error'] for r in history))})" if history else ""
+        else:
+            if not (path / "results.csv").is_file():
+                rows.append([what, "not started", ""])
+                continue
+            statuses = [r["status"] for r in _csv(folder)]
+            state = f"{statuses.count('done')} of {len(statuses)} points done"
+            last = ", ".join(f"{statuses.count(s)} {s}" for s in sorted(set(statuses)) if s != "done")
+        rows.append([f"[{what}]({page})", state, last])
+    return (table(["run", "how far", "last"], rows)
+            + "\n\nContinued from session to session with `bash experiments/long_runs.sh DATA`; "
+              "`bash experiments/long_runs.sh DATA publish` copies their small outputs here.")
+
+
 def run_in_progress(folder: str) -> str:
     """A long run still training (copied small outputs: config.yaml, metrics.jsonl, curves.png; no
     result.json yet): its errors epoch by epoch, the time each epoch took and the steps its phases
