@@ -5,6 +5,9 @@
 # Every run folder lives outside the work tree (RUNS, default ~/neurosim-runs) and every command
 # continues where the last sitting stopped (sweeps continue by themselves, train with --resume).
 # Logs: RUNS/NAME.log. Small outputs into experiments/results: see "publish" below.
+# A machine is not always kept from one sitting to the next: where RUNS lost a run, it continues
+# from what was published (a sweep's finished points; a small run's checkpoint, which publish
+# keeps beside its outputs: the P-conv checkpoints are 0.3 MB, a chip point's 18 MB are not kept).
 # Usage: bash experiments/long_runs.sh DATA_DIR            (start or continue, in the background)
 #        bash experiments/long_runs.sh DATA_DIR publish    (copy the small outputs of all of them)
 set -euo pipefail
@@ -13,8 +16,32 @@ data_dir=${1:?usage: bash experiments/long_runs.sh DATA_DIR [publish]}
 runs=${RUNS:-$HOME/neurosim-runs}
 mkdir -p "$runs"
 
+published=experiments/results
+max_kept=$((2 * 1024 * 1024))  # bytes: a checkpoint published with the small outputs is at most this
+
+restore_run() {  # RUNS lost the run (a new machine): continue from the published checkpoint
+  local out=$runs/$1 saved=$published/$1
+  if [ ! -f "$out/checkpoint.pt" ] && [ -f "$saved/checkpoint.pt" ]; then
+    mkdir -p "$out" && cp "$saved/checkpoint.pt" "$out/"
+    if [ -f "$saved/config.yaml" ]; then cp "$saved/config.yaml" "$out/"; fi
+    echo "restored $out from $saved/checkpoint.pt" >> "$runs/$1.log"
+  fi
+}
+
+restore_sweep() {  # RUNS lost the sweep: its finished points from the published small outputs
+  local out=$runs/$1 saved=$published/$1 point
+  if [ ! -f "$out/sweep.json" ] && [ -f "$saved/sweep.json" ]; then
+    mkdir -p "$out/points" && cp "$saved/sweep.json" "$out/"
+    for point in "$saved"/points/*/; do
+      [ -f "$point/result.json" ] && cp -a "${point%/}" "$out/points/"
+    done
+    echo "restored the finished points of $out from $saved" >> "$runs/$1.log"
+  fi
+}
+
 train() {  # a shipped experiment in RUNS/NAME, one thread, resumed when it has a checkpoint
   local name=$1 out=$runs/$1
+  restore_run "$name"
   local args=(train "$name" --data-dir "$data_dir" --set compute.threads=1 --out "$out" --quiet)
   [ -f "$out/checkpoint.pt" ] && args+=(--resume)
   [ -f "$out/result.json" ] && return 0  # finished
@@ -23,6 +50,7 @@ train() {  # a shipped experiment in RUNS/NAME, one thread, resumed when it has 
 
 sweep() {
   local name=$1
+  restore_sweep "$name"
   neurosim sweep "experiments/chip/$name.yaml" --data-dir "$data_dir" --out "$runs/$name" --workers 1 \
     >> "$runs/$name.log" 2>&1 || echo "$name stopped: see $runs/$name.log"
 }
@@ -49,12 +77,7 @@ if [ "${2:-}" = publish ]; then
     fi
   done
   for name in mnist_conv_ep_tol mnist_conv_bptt; do
-    if [ -f "$runs/$name/metrics.jsonl" ]; then
-      mkdir -p "experiments/results/$name"
-      for f in config.yaml metrics.jsonl curves.png result.json; do
-        [ -f "$runs/$name/$f" ] && cp "$runs/$name/$f" "experiments/results/$name/"
-      done
-    fi
+    python experiments/publish_run.py "$runs/$name" --max-checkpoint-bytes "$max_kept" || echo "$name: not published"
   done
   exit 0
 fi

@@ -209,6 +209,16 @@ LONG_RUNS = [("mnist_conv_ep_tol", "run", "P-conv EP, 40 epochs", "training.md")
 """The runs longer than a sitting (``experiments/long_runs.sh``): folder, kind, what, results page."""
 
 
+def checkpoint_epoch(path: Path) -> int | None:
+    """The epoch of a checkpoint published beside a long run's outputs (``experiments/publish_run.py``),
+    None where there is none."""
+    if not path.is_file():
+        return None
+    import torch  # only here: the other generators read text
+
+    return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+
+
 def long_runs() -> str:
     """How far each long run had got when its small outputs were last published: epochs of a run
     (metrics.jsonl against train.epochs), points of a sweep by status (results.csv)."""
@@ -222,6 +232,10 @@ def long_runs() -> str:
             history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line.strip()]
             total = read_yaml(path / "config.yaml")["train"]["epochs"]
             state = "done" if (path / "result.json").is_file() else f"{len(history)} of {total} epochs"
+            resumes = checkpoint_epoch(path / "checkpoint.pt")
+            if state != "done" and resumes is not None and resumes < len(history):
+                state += (f"; continues from the published checkpoint of epoch {resumes} (the machine "
+                          f"holding the later epochs was lost; the run repeats them)")
             last = f"test error {pct(history[-1]['test_error'])} (best {pct(min(r['test_error'] for r in history))})" if history else ""
         else:
             if not (path / "results.csv").is_file():

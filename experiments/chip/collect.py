@@ -32,16 +32,35 @@ def collect(run_dir: Path, name: str) -> Path:
     for path in [*(run_dir / f for f in SWEEP_FILES), *run_dir.glob("*.png")]:
         if path.is_file():
             shutil.copy2(path, out / path.name)
-    copied = 0
+    copied = kept = 0
     for point in sorted((run_dir / "points").iterdir()):
         target = out / "points" / point.name
+        if not further(point, target):
+            kept += 1
+            continue
         target.mkdir(parents=True, exist_ok=True)
         for fname in POINT_FILES:
             if (point / fname).is_file():
                 shutil.copy2(point / fname, target / fname)
         copied += 1
-    print(f"{copied} points of {run_dir} -> {out}", file=sys.stderr)
+    print(f"{copied} points of {run_dir} -> {out}"
+          + (f" ({kept} kept: published further than this folder has them)" if kept else ""), file=sys.stderr)
     return out
+
+
+def further(point: Path, published: Path) -> bool:
+    """Whether the run folder's point has got at least as far as its published copy: a machine
+    lost with its run folder restarts unfinished points from scratch (``long_runs.sh`` restores
+    only the finished ones), and their earlier, longer record stays until the new one passes it."""
+    if (point / "result.json").is_file():
+        return True
+    if (published / "result.json").is_file():
+        return False
+    return epochs_in(point / "metrics.jsonl") >= epochs_in(published / "metrics.jsonl")
+
+
+def epochs_in(metrics: Path) -> int:
+    return sum(1 for line in metrics.read_text().splitlines() if line.strip()) if metrics.is_file() else 0
 
 
 def main() -> None:
