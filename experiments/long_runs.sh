@@ -7,7 +7,7 @@
 # Logs: RUNS/NAME.log. Small outputs into experiments/results: see "publish" below.
 # A machine is not always kept from one sitting to the next: where RUNS lost a run, it continues
 # from what was published (a sweep's finished points; a small run's checkpoint, which publish
-# keeps beside its outputs: the P-conv checkpoints are 0.3 MB, a chip point's 18 MB are not kept).
+# keeps beside its outputs: the P-conv checkpoints are 0.25 MB, a chip point's 18 MB are not kept).
 # Usage: bash experiments/long_runs.sh DATA_DIR            (start or continue, in the background)
 #        bash experiments/long_runs.sh DATA_DIR publish    (copy the small outputs of all of them)
 set -euo pipefail

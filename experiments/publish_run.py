@@ -3,7 +3,7 @@ longer record with a shorter one, and keep its checkpoint there when it is small
 
 The machines these runs live on are not always kept from one sitting to the next, so a run
 folder outside the work tree can be lost with its checkpoint. A small model's checkpoint (the
-P-conv network's is 0.3 MB) is therefore published beside its outputs, and
+P-conv network's is 0.25 MB) is therefore published beside its outputs, and
 ``experiments/long_runs.sh`` continues a lost run from it. When a run had to start again (its
 machine was lost before such a checkpoint existed), the published metrics.jsonl of the earlier
 attempt stays until the new run has trained as many epochs; the checkpoint is the new run's.

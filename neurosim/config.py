@@ -218,9 +218,10 @@ class EstimatorConfig:
     can cost more time than the steps it saves: experiments/bench_tol.py); a phase then runs at
     most k - 1 steps more than checking each step would."""
     materialize_updates: bool = False
-    """C-EP and C-VF only: form and apply W_1's update at every nudged step. Off, with ideal synapses,
-    W_1 x follows its rank-B changes through x x^T and W_1 is updated once per batch (the same
-    weights up to rounding); device models need every step formed."""
+    """Form W_1's update as a full [out, in] tensor. Off: C-EP and C-VF with ideal synapses let
+    W_1 x follow its rank-B changes through x x^T and update W_1 once per batch (the same weights
+    up to rounding); on devices, C-EP's per-step updates and EP's per-batch one reach the arrays
+    as their two factors, from which the pulses are counted (the same distribution)."""
 
     def validate(self, prefix: str) -> None:
         choice(f"{prefix}.name", self.name, ESTIMATORS)

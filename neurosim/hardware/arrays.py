@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from neurosim.errors import DivergenceError
+from neurosim.hardware import pulse_kernels
 from neurosim.hardware.records import DeviceConfig
 from neurosim.hardware.responses.base import normal_like, uniform_like
 
@@ -433,6 +434,8 @@ def pulse_counts(signed: Tensor, rounding: str, generator: torch.Generator | Non
     Deterministic rounding keeps floor(p) (the fraction is lost). ``out``: a buffer for p.
     tests/hardware/test_pulse_counts.py holds the counts to floor(p + U)'s distribution.
     """
+    if KERNELS and pulse_kernels.usable(signed, generator):
+        return pulse_kernels.formed_counts(signed, rounding, generator)
     p = torch.abs(signed, out=out).view(-1)
     size = p.numel()
     deterministic = rounding == "deterministic"
@@ -498,6 +501,13 @@ def _bernoulli_points(p: Tensor, blocks: Tensor, block_sum: Tensor, generator: t
 
 FACTORED = True
 """Whether an ``OuterProduct`` update is counted from its factors (``factored_pulse_counts``)."""
+KERNEL_DENSE_DENSITY = 1 / 128
+"""``DENSE_DENSITY`` for the compiled factored count (``pulse_kernels``): above this many candidates
+per device it costs more than forming the update and counting it compiled (set from
+``experiments/bench_pulse_paths.py``)."""
+KERNELS = pulse_kernels.available()
+"""Whether CPU writes count their pulses with the compiled loops of ``pulse_kernels`` (numba;
+same distribution, a fraction of the time at batch 20) instead of the torch operations here."""
 
 
 def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding: str,
@@ -530,11 +540,19 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
     rf = right
     side = _input_side(right)
     la, ra = lf.abs(), side.magnitude
+    kernel = KERNELS and pulse_kernels.usable(lf, generator)
+    if kernel and not deterministic:  # the points' total first: above the switch, forming pays
+        if RATE * float(la.sum(1).to(f64) @ side.sums) > KERNEL_DENSE_DENSITY * size:
+            return None
     row_bound = la.t() @ side.row_max  # [out]: sum_b |L_bi| max_j |R_bj| >= p_ij for every j
     limit = 1.0 if deterministic else 0.5
     rows = torch.nonzero(row_bound >= limit, as_tuple=True)[0]
     if rows.numel() * 8 > out_size:
         return None
+    if kernel:  # the rows formed by one product here (BLAS), the rest compiled
+        block = lf[:, rows].t() @ rf if rows.numel() else lf.new_zeros(0, in_size)
+        return pulse_kernels.factored_counts(lf, side.transposed, side.row_cumulative, side.sums, rows, block,
+                                             sign, rounding, generator)
     # the (b, i) of a point is drawn in one search: P(b, i) = |L_bi| sum_j |R_bj| / total
     joint = torch.cumsum(la.mul(side.sums.to(la.dtype).unsqueeze(1)).reshape(-1), 0, dtype=f64)
     total = float(joint[-1]) if not deterministic else 0.0
@@ -595,6 +613,7 @@ class _InputSide:
     cumulative: Tensor  # cumulative sum of |R| flattened, float64
     row_start: Tensor  # the cumulative sum before each row [B], float64
     transposed: Tensor  # R^T, contiguous [in, B]
+    row_cumulative: Tensor  # cumulative sum of |R| along each row, float64 [B, in] (compiled count)
 
 
 _INPUT_SIDE: list[_InputSide] = []
@@ -609,7 +628,7 @@ def _input_side(right: Tensor) -> _InputSide:
     sums = magnitude.sum(1, dtype=torch.float64)
     side = _InputSide(right, right._version, magnitude, magnitude.amax(1), sums,
                       torch.cumsum(magnitude.reshape(-1), 0, dtype=torch.float64), torch.cumsum(sums, 0) - sums,
-                      right.t().contiguous())
+                      right.t().contiguous(), torch.cumsum(magnitude, 1, dtype=torch.float64))
     _INPUT_SIDE[:] = [side]
     return side
 

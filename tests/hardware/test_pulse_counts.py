@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neurosim.hardware import arrays
+from neurosim.hardware import arrays, pulse_kernels
 from neurosim.hardware.arrays import DENSE_BELOW, OuterProduct, pulse_counts, pulse_units
 
 
@@ -32,18 +32,23 @@ def _field(size: int = 3 * DENSE_BELOW + 5) -> torch.Tensor:
     return p[torch.randperm(size, generator=g)]
 
 
-@pytest.fixture(params=["sparse", "dense"], autouse=True)
+@pytest.fixture(params=["sparse", "dense", "kernel"], autouse=True)
 def path(request, monkeypatch):
-    """Every test on both paths of a large array: the sparse count (forced by an infinite density
-    threshold) and the dense uniform per device it switches to when candidates would be many."""
-    for name in ("DENSE_DENSITY", "FORMED_DENSE_DENSITY"):
-        monkeypatch.setattr(arrays, name, float("inf") if request.param == "sparse" else 0.0)
+    """Every test on each path of a large array: the torch sparse count (forced by an infinite
+    density threshold), the dense uniform per device it switches to when candidates would be
+    many, and the compiled count (``pulse_kernels``, numba) that CPU runs take where numba imports."""
+    if request.param == "kernel" and not pulse_kernels.available():
+        pytest.skip("numba is not installed (or NEUROSIM_KERNELS=torch): the compiled count is off")
+    monkeypatch.setattr(arrays, "KERNELS", request.param == "kernel")
+    for name in ("DENSE_DENSITY", "KERNEL_DENSE_DENSITY", "FORMED_DENSE_DENSITY"):
+        monkeypatch.setattr(arrays, name, 0.0 if request.param == "dense" else float("inf"))
     return request.param
 
 
 def test_the_density_switch_picks_the_path_by_expected_pulses(monkeypatch):
     """Few expected pulses: the sparse count (it draws far fewer numbers than devices); many: dense."""
     monkeypatch.setattr(arrays, "FORMED_DENSE_DENSITY", 1 / 192)
+    monkeypatch.setattr(arrays, "KERNELS", False)
     calls = []
     real = arrays._bernoulli_points
     monkeypatch.setattr(arrays, "_bernoulli_points", lambda *a: calls.append(1) or real(*a))

@@ -19,6 +19,7 @@ from torch import Tensor
 from neurosim.core.models import State
 from neurosim.core.phases import relax_nudged, settled
 from neurosim.core.estimators.base import Estimator, StepResult
+from neurosim.hardware.synapses import OuterProduct
 
 
 class EquilibriumPropagation(Estimator):
@@ -39,6 +40,13 @@ class EquilibriumPropagation(Estimator):
             reference, minus = free, None
             scale = 1.0 / (beta * model.nudge_scale)
             readout = [[-g for g in group] for group in cost.dl_dtheta(model.output(nudged), y)]
+        if model.has_phi and self._factored_first_layer():
+            # W_1's update is du^T x / batch, rank B: devices count its pulses from the two
+            # factors (``OuterProduct``) instead of from a formed [out, in] update
+            du = model.input_signal(nudged).sub_(model.input_signal(reference))
+            rest = model.dphi_dtheta_difference(x, nudged, reference, first_layer=False)
+            flat = [OuterProduct(du, x, scale / x.shape[0]), du.mean(0).mul_(scale)] + [d.mul_(scale) for d in rest]
+            return model.split_groups(flat) + readout, result
         if model.has_phi:
             flat = model.dphi_dtheta_difference(x, nudged, reference)
         elif minus is None:
@@ -46,6 +54,12 @@ class EquilibriumPropagation(Estimator):
         else:
             flat = [a.sub_(b) for a, b in zip(numerator, minus)]
         return model.split_groups([d.mul_(scale) for d in flat]) + readout, result
+
+    def _factored_first_layer(self) -> bool:
+        """Whether W_1's update goes to the synapses as its factors: on devices (ideal synapses
+        add the formed update, one product either way), for models whose W_1 update has rank B."""
+        return (self.model.supports_rank_b_drive and not self.config.materialize_updates
+                and not self.synapses.ideal)
 
     def _nudged_phase(self, x: Tensor, y: Tensor, drive: list[Tensor], start: State, beta: float
                       ) -> tuple[State, list[Tensor] | None]:
