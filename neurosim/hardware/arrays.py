@@ -120,16 +120,14 @@ class DeviceArray:
         """Send ``n`` pulses (float, >= 1) of the sign ``up`` to the devices at the flat ``index``:
         the step response runs only on these devices, which for C-EP's small per-step updates are few."""
         c = self.config
+        if KERNELS and pulse_kernels.usable(weight, generator) and weight.is_contiguous():
+            return self._program_compiled(weight, index, n, up, generator)
         if c.stuck_fraction and index.numel():
             movable = flat_nonzero(~self.stuck.view(-1).index_select(0, index))
             index, n, up = index.index_select(0, movable), n.index_select(0, movable), up.index_select(0, movable)
         if index.numel() == 0:
             return Change(index, weight.new_zeros(0))
-        most = float(n.max())
-        if not most <= MAX_PULSES:  # (NaN fails too) the int64 counters would wrap
-            raise DivergenceError(f"a device write of a {tuple(weight.shape)} array asked for {most:.3g} pulses at "
-                                  f"one device (at most {MAX_PULSES:.0e} per write: no device takes that many; "
-                                  "the update is far beyond the device's range)")
+        self._check_pulses(float(n.max()), weight)
         presented = weight.view(-1)
         before = presented.index_select(0, index)
         flat = presented if self.hidden is None else self.hidden.view(-1)
@@ -146,6 +144,43 @@ class DeviceArray:
         self.pulses_up.view(-1).index_add_(0, index, torch.where(up, counts, zero))
         self.pulses_down.view(-1).index_add_(0, index, torch.where(up, zero, counts))
         return Change(index, new - before)
+
+    def _program_compiled(self, weight: Tensor, index: Tensor, n: Tensor, up: Tensor,
+                          generator: torch.Generator | None) -> Change:
+        """``program`` with the reads before the law and the writes after it compiled
+        (``pulse_kernels.gather`` and ``commit``: two calls instead of about twenty small torch
+        operations); the law and the noise draws are the torch path's."""
+        c = self.config
+        presented = weight.view(-1)
+        state = presented if self.hidden is None else self.hidden.view(-1)
+        index, n, up, before, old, params, most = pulse_kernels.gather(
+            presented, state, self.per_device, self.stuck.view(-1) if c.stuck_fraction else None, index, n, up)
+        if index.numel() == 0:
+            return Change(index, weight.new_zeros(0))
+        self._check_pulses(most, weight)
+        law = self.law.compiled(c)
+        if law is not None:  # the law compiled too: its change, then respond's c2c noise in commit
+            function, constants = law
+            numpy_params = params.numpy()
+            change = function(old.numpy(), n.numpy(), up.numpy(), *numpy_params, *constants)
+            c2c = normal_like(old, generator) if c.dw_min_std else None
+            base = old
+        else:
+            dw_up, dw_down, w_min, w_max = params.unbind(0)
+            base = self.law.respond(c, old, n, up, dw_up, dw_down, w_min, w_max, generator)
+            change = c2c = None
+        noise = normal_like(base, generator) if self.hidden is not None else None
+        moved = pulse_kernels.commit(base, change, c2c, c.dw_min_std, params, index, n, up, state, presented, noise,
+                                     c.write_noise_std * c.step, self.pulses_up.view(-1), self.pulses_down.view(-1),
+                                     before)
+        return Change(index, moved)
+
+    @staticmethod
+    def _check_pulses(most: float, weight: Tensor) -> None:
+        if not most <= MAX_PULSES:  # (NaN fails too) the int64 counters would wrap
+            raise DivergenceError(f"a device write of a {tuple(weight.shape)} array asked for {most:.3g} pulses at "
+                                  f"one device (at most {MAX_PULSES:.0e} per write: no device takes that many; "
+                                  "the update is far beyond the device's range)")
 
     @property
     def per_device(self) -> Tensor:
@@ -535,24 +570,20 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
         return None
     deterministic = rounding == "deterministic"
     f64 = torch.float64
+    side = _input_side(right)
+    if KERNELS and pulse_kernels.usable(left, generator):  # the whole count in one compiled call
+        return pulse_kernels.factored_counts(left, delta.scale * factor, side.transposed, side.sums, side.row_max,
+                                             pulse_kernels.input_tables(side.magnitude, side.kernel), rounding,
+                                             generator, KERNEL_DENSE_DENSITY)
     lf = left * abs(delta.scale * factor)
     sign = 1.0 if delta.scale * factor >= 0 else -1.0
     rf = right
-    side = _input_side(right)
     la, ra = lf.abs(), side.magnitude
-    kernel = KERNELS and pulse_kernels.usable(lf, generator)
-    if kernel and not deterministic:  # the points' total first: above the switch, forming pays
-        if RATE * float(la.sum(1).to(f64) @ side.sums) > KERNEL_DENSE_DENSITY * size:
-            return None
     row_bound = la.t() @ side.row_max  # [out]: sum_b |L_bi| max_j |R_bj| >= p_ij for every j
     limit = 1.0 if deterministic else 0.5
     rows = torch.nonzero(row_bound >= limit, as_tuple=True)[0]
     if rows.numel() * 8 > out_size:
         return None
-    if kernel:  # the rows formed by one product here (BLAS), the rest compiled
-        block = lf[:, rows].t() @ rf if rows.numel() else lf.new_zeros(0, in_size)
-        return pulse_kernels.factored_counts(lf, side.transposed, side.row_cumulative, side.sums, rows, block,
-                                             sign, rounding, generator)
     # the (b, i) of a point is drawn in one search: P(b, i) = |L_bi| sum_j |R_bj| / total
     joint = torch.cumsum(la.mul(side.sums.to(la.dtype).unsqueeze(1)).reshape(-1), 0, dtype=f64)
     total = float(joint[-1]) if not deterministic else 0.0
@@ -613,7 +644,7 @@ class _InputSide:
     cumulative: Tensor  # cumulative sum of |R| flattened, float64
     row_start: Tensor  # the cumulative sum before each row [B], float64
     transposed: Tensor  # R^T, contiguous [in, B]
-    row_cumulative: Tensor  # cumulative sum of |R| along each row, float64 [B, in] (compiled count)
+    kernel: dict = dataclasses.field(default_factory=dict)  # what the compiled count builds of R, once
 
 
 _INPUT_SIDE: list[_InputSide] = []
@@ -628,7 +659,7 @@ def _input_side(right: Tensor) -> _InputSide:
     sums = magnitude.sum(1, dtype=torch.float64)
     side = _InputSide(right, right._version, magnitude, magnitude.amax(1), sums,
                       torch.cumsum(magnitude.reshape(-1), 0, dtype=torch.float64), torch.cumsum(sums, 0) - sums,
-                      right.t().contiguous(), torch.cumsum(magnitude, 1, dtype=torch.float64))
+                      right.t().contiguous())
     _INPUT_SIDE[:] = [side]
     return side
 

@@ -11,9 +11,11 @@ both to floor(p + U) per device):
   floor(p + U) for every device, U from a counter-based generator (SplitMix64's output function
   of seed + device index: a few integer operations per device, no generator state to carry), in
   one pass. Cheaper than the torch paths at every density, so it needs no sparse variant.
-- ``factored_counts``: C-EP's rank-B update of W_1 counted from its factors, as
-  ``arrays.factored_pulse_counts`` does (points of a rate bounded by the factors, thinned at the
-  device; the rows that can reach half a pulse formed), without forming the update.
+- ``factored_counts``: a rank-B update of W_1 (C-EP's per-step one, EP's per-batch one) counted
+  from its factors, as ``arrays.factored_pulse_counts`` does (points of a rate bounded by the
+  factors, thinned at the device; the rows that can reach half a pulse formed), without
+  forming the update: the points walked over the (b, i) cells by exponential gaps, each j drawn
+  from an alias table of its input row once the input is used again (C-EP), by a search before.
 
 The random numbers are seeded from the run's torch generator at every call (the counter's seed;
 numba's generator for the factored count), so a run repeats and resumes exactly; the stream
@@ -79,12 +81,68 @@ def formed_counts(signed: Tensor, rounding: str, generator: torch.Generator | No
     return torch.from_numpy(index), torch.from_numpy(n), torch.from_numpy(up)
 
 
-def factored_counts(lf: Tensor, rt: Tensor, cumulative: Tensor, sums: Tensor, rows: Tensor, block: Tensor,
-                    sign: float, rounding: str, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
-    """``arrays.factored_pulse_counts`` from its prepared factors: ``lf`` [B, out] scaled to pulse
-    units, ``rt`` the right factor transposed [in, B] with what is read of it (``cumulative``,
-    ``sums``), and the rows that can reach half a pulse with their formed update ``block``."""
-    index, n, up = _compiled().factored(
-        lf.contiguous().numpy(), rt.contiguous().numpy(), cumulative.numpy(), sums.numpy(), rows.numpy(),
-        block.contiguous().numpy(), sign, rounding == "deterministic", _seed(generator), RATE)
+def input_tables(magnitude: Tensor, cache: dict) -> tuple[Tensor, Tensor, Tensor]:
+    """How the factored count draws an input index j of row b (probability |R_bj| / sum_j): at
+    the first write with an input, by searching each row's cumulative sum; from its second on
+    (C-EP writes K times per batch with one input), by Walker alias tables, which cost about
+    three searches' worth of points to build and make each draw a single look-up. ``cache``
+    lives with the input (``arrays._InputSide``); returns (prob, alias, cumulative)."""
+    uses = cache["uses"] = cache.get("uses", 0) + 1
+    if "cumulative" not in cache:
+        cache["cumulative"] = torch.cumsum(magnitude, 1, dtype=torch.float64)
+    if uses >= 2 and "prob" not in cache:
+        prob, alias = _compiled().alias_tables(magnitude.detach().to(torch.float64).contiguous().numpy())
+        cache["prob"], cache["alias"] = torch.from_numpy(prob), torch.from_numpy(alias)
+    none = (torch.zeros(0, 0, dtype=torch.float64), torch.zeros(0, 0, dtype=torch.int64))
+    return cache.get("prob", none[0]), cache.get("alias", none[1]), cache["cumulative"]
+
+
+def factored_counts(left: Tensor, factor: float, rt: Tensor, sums: Tensor, row_max: Tensor,
+                    tables: tuple[Tensor, Tensor, Tensor], rounding: str, generator: torch.Generator | None,
+                    dense_density: float) -> tuple[Tensor, Tensor, Tensor] | None:
+    """``arrays.factored_pulse_counts`` of ``factor * left^T R``: ``left`` [B, out], R given as
+    ``rt`` = R^T [in, B] with what is read of it (``sums``, ``row_max``, the ``input_tables``).
+    None where forming the update pays: more than ``dense_density`` candidates per device, or
+    more than one row in eight that can reach half a pulse."""
+    prob, alias, cumulative = tables
+    ok, index, n, up = _compiled().factored(
+        left.detach().contiguous().numpy(), float(factor), rt.contiguous().numpy(), sums.numpy(),
+        row_max.numpy(), prob.numpy(), alias.numpy(), cumulative.numpy(), rounding == "deterministic",
+        _seed(generator), RATE, dense_density)
+    if not ok:
+        return None
     return torch.from_numpy(index), torch.from_numpy(n), torch.from_numpy(up)
+
+
+
+def gather(presented: Tensor, state: Tensor, per_device: Tensor, stuck: Tensor | None, index: Tensor, n: Tensor,
+           up: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, float]:
+    """What ``DeviceArray.program`` reads before the response law, in one call: the devices at
+    ``index`` that are not ``stuck`` (flat bool, None: none), their pulses and signs, the
+    presented weights there, the true states (``state``: hidden under write noise, else
+    ``presented``), the [4, devices] parameters (dw_up, dw_down, w_min, w_max) and the largest
+    count (NaN if any is)."""
+    out = _compiled().gather(presented.numpy(), state.numpy(), per_device.numpy(),
+                             (_NO_STUCK if stuck is None else stuck).numpy(), index.numpy(), n.numpy(), up.numpy())
+    return (*(torch.from_numpy(a) for a in out[:6]), float(out[6]))
+
+
+def commit(base: Tensor, change: Any, c2c: Tensor | None, c2c_std: float, params: Tensor, index: Tensor,
+           n: Tensor, up: Tensor, state: Tensor, presented: Tensor, noise: Tensor | None, noise_scale: float,
+           pulses_up: Tensor, pulses_down: Tensor, before: Tensor) -> Tensor:
+    """What ``DeviceArray.program`` writes after the law, in one call: the new states (``base``
+    plus the law's ``change`` and the cycle-to-cycle noise from the normals ``c2c``, where given)
+    clipped at the devices' bounds into ``state``, under write noise the presented weights
+    (state plus ``noise`` times ``noise_scale``), the pulse counters; returns the change of the
+    presented weights at ``index``."""
+    empty = _NO_NOISE.numpy()
+    out = _compiled().commit(
+        base.contiguous().numpy(), empty if change is None else change, empty if c2c is None else c2c.numpy(),
+        c2c_std, params.numpy(), index.numpy(), n.numpy(), up.numpy(), state.numpy(), presented.numpy(),
+        empty if noise is None else noise.numpy(), noise_scale, pulses_up.numpy(), pulses_down.numpy(),
+        before.numpy())
+    return torch.from_numpy(out)
+
+
+_NO_STUCK = torch.zeros(0, dtype=torch.bool)
+_NO_NOISE = torch.zeros(0, dtype=torch.float64)

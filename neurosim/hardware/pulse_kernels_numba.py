@@ -66,49 +66,122 @@ def formed(signed, deterministic, seed):
     return index, n, up
 
 
+@njit(cache=True, nogil=True)
+def alias_tables(weights):
+    """Walker's alias tables (Vose's construction) of each row of ``weights`` [B, n] >= 0:
+    (prob, alias), from which ``_draw`` picks j with probability weights[b, j] / sum_j in O(1)
+    (a binary search over a cumulative sum costs a cache miss per level: most of a point's time)."""
+    rows, size = weights.shape
+    prob = np.ones((rows, size), np.float64)
+    alias = np.zeros((rows, size), np.int64)
+    small = np.empty(size, np.int64)
+    large = np.empty(size, np.int64)
+    scaled = np.empty(size, np.float64)
+    for b in range(rows):
+        total = 0.0
+        for j in range(size):
+            total += weights[b, j]
+        if total <= 0:
+            continue  # a zero row is never drawn (its cells have no weight)
+        ns = nl = 0
+        for j in range(size):
+            scaled[j] = weights[b, j] * size / total
+            if scaled[j] < 1.0:
+                small[ns] = j
+                ns += 1
+            else:
+                large[nl] = j
+                nl += 1
+        while ns and nl:
+            ns -= 1
+            s = small[ns]
+            g = large[nl - 1]
+            prob[b, s] = scaled[s]
+            alias[b, s] = g
+            scaled[g] = (scaled[g] + scaled[s]) - 1.0
+            if scaled[g] < 1.0:
+                nl -= 1
+                small[ns] = g
+                ns += 1
+        # what is left has probability 1 up to rounding (prob stays 1)
+    return prob, alias
+
+
 @njit(inline="always")
-def _after(cumulative, lo, hi, value):
-    """The first index in [lo, hi) whose cumulative sum exceeds value, hi - 1 at most (numpy's
-    searchsorted on a scalar allocates its result: a third of a point's time)."""
-    hi -= 1
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if cumulative[mid] > value:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+def _draw(prob, alias, cumulative, sums, b, size):
+    """j with probability |R_bj| / sums[b]: from row b's alias table, or without one (``prob``
+    empty: not built yet) by a search of the row's cumulative sum."""
+    if prob.shape[0] == 0:
+        value = np.random.random() * sums[b]
+        lo, hi = 0, size - 1
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if cumulative[b, mid] > value:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+    u = np.random.random() * size
+    k = int(u)
+    if k >= size:
+        k = size - 1
+    return k if u - k < prob[b, k] else alias[b, k]
 
 
 @njit(cache=True, nogil=True)
-def factored(lf, rt, cumulative, sums, rows, block, sign, deterministic, seed, rate):
-    """Flat indices (sorted), counts and signs of the devices that get pulses, for the update
-    sign * lf^T R (lf [B, out] scaled to pulse units, R given as rt = R^T [in, B]): cumulative
-    [B, in] (row-wise cumulative |R|) and sums [B] (sum_j |R_bj|) place the points; ``rows``
-    are the rows whose bound reaches half a pulse (one pulse, deterministic), formed in
-    ``block`` [rows, in] (before ``sign``). The products at a point read a row of lt = lf^T and
-    of rt: contiguous."""
-    batch, out_size = lf.shape
+def factored(left, factor, rt, sums, row_max, prob, alias, cumulative, deterministic, seed, rate, dense_density):
+    """(ok, flat indices sorted, counts, signs) of the devices that get pulses, for the update
+    factor * left^T R (left [B, out], R given as rt = R^T [in, B]); ok False (nothing counted):
+    forming the update pays (more than ``dense_density`` candidates per device, or more than one
+    row in eight that can reach half a pulse). sums [B] (sum_j |R_bj|) and row_max [B] (max_j
+    |R_bj|), and the alias tables of |R|'s rows (or, before they are built, the rows'
+    cumulative sums [B, in]) place the points.
+
+    The rows whose bound sum_b |L_bi| max_j |R_bj| reaches half a pulse (one, deterministic) are
+    formed and draw floor(p + U) where p does. The points, a Poisson process of rate
+    RATE |L_bi| |R_bj| over (b, i, j), are walked over the cells (b, i) by exponential gaps (one
+    per point; a cell without one costs a subtraction), each takes its j from row b, and is
+    kept with -log(1 - p) / (RATE bound). Products at a point read a row of lt = L^T and of rt."""
+    batch, out_size = left.shape
     in_size = rt.shape[0]
-    lt = np.ascontiguousarray(lf.T)
+    scale = abs(factor)
+    sign = 1.0 if factor >= 0 else -1.0
     limit = 1.0 if deterministic else 0.5
-    total = 0.0
-    joint = np.empty(batch * out_size, np.float64)
+    lt = np.empty((out_size, batch), np.float64)
+    for b in range(batch):
+        for i in range(out_size):
+            lt[i, b] = left[b, i] * scale
+    big = np.empty(out_size, np.int64)
+    big_count = 0
+    for i in range(out_size):
+        bound = 0.0
+        for b in range(batch):
+            bound += abs(lt[i, b]) * row_max[b]
+        if bound >= limit:
+            big[big_count] = i
+            big_count += 1
+    empty_i, empty_n, empty_u = np.empty(0, np.int64), np.empty(0, left.dtype), np.empty(0, np.bool_)
+    if big_count * 8 > out_size:
+        return False, empty_i, empty_n, empty_u
     if not deterministic:
+        total = 0.0
         for b in range(batch):
             for i in range(out_size):
-                total += abs(lf[b, i]) * sums[b]
-                joint[b * out_size + i] = total
+                total += abs(lt[i, b]) * sums[b]
+        if rate * total > dense_density * out_size * in_size:
+            return False, empty_i, empty_n, empty_u
     np.random.seed(seed)
     capacity = 64
     index = np.empty(capacity, np.int64)
-    n = np.empty(capacity, lf.dtype)
+    n = np.empty(capacity, left.dtype)
     up = np.empty(capacity, np.bool_)
     count = 0
-    for r in range(rows.shape[0]):  # rows that may reach half a pulse: floor(p + U) where p does
-        i = rows[r]
+    for r in range(big_count):  # rows that may reach half a pulse: floor(p + U) where p does
+        i = big[r]
         for j in range(in_size):
-            at = block[r, j]
+            at = 0.0
+            for b in range(batch):
+                at += lt[i, b] * rt[j, b]
             p = abs(at)
             if p >= limit:
                 pulses = np.floor(p) if deterministic else np.floor(p + np.random.random())
@@ -120,25 +193,34 @@ def factored(lf, rt, cumulative, sums, rows, block, sign, deterministic, seed, r
                     up[count] = at * sign > 0
                     count += 1
     formed_count = count
-    if not deterministic and total > 0:
-        points = np.random.poisson(rate * total)
-        keys = np.empty(points, np.int64)
+    if not deterministic:
+        keys = np.empty(64, np.int64)
         kept = 0
-        for _ in range(points):
-            k = _after(joint, 0, joint.shape[0], np.random.random() * total)
-            b, i = k // out_size, k % out_size
-            j = _after(cumulative[b], 0, in_size, np.random.random() * sums[b])
-            at = 0.0
-            bound = 0.0
-            for c in range(batch):
-                term = lt[i, c] * rt[j, c]
-                at += term
-                bound += abs(term)
-            q = abs(at)
-            u = np.random.random()
-            if q > 0 and q < 0.5 and u * rate * bound < -math.log1p(-q):
-                keys[kept] = (i * in_size + j) * 2 + (1 if at * sign > 0 else 0)
-                kept += 1
+        gap = np.random.exponential()
+        for b in range(batch):
+            weight = rate * sums[b]
+            if weight <= 0:
+                continue
+            for i in range(out_size):
+                gap -= weight * abs(lt[i, b])
+                while gap <= 0:  # a point in cell (b, i)
+                    gap += np.random.exponential()
+                    j = _draw(prob, alias, cumulative, sums, b, in_size)
+                    at = 0.0
+                    bound = 0.0
+                    for c in range(batch):
+                        term = lt[i, c] * rt[j, c]
+                        at += term
+                        bound += abs(term)
+                    q = abs(at)
+                    # thinning to rate -log(1 - q); devices with q >= 1/2 were counted in their rows
+                    if q > 0 and q < 0.5 and np.random.random() * rate * bound < -math.log1p(-q):
+                        if kept == keys.shape[0]:
+                            bigger = np.empty(2 * kept, np.int64)
+                            bigger[:kept] = keys
+                            keys = bigger
+                        keys[kept] = (i * in_size + j) * 2 + (1 if at * sign > 0 else 0)
+                        kept += 1
         keys = np.unique(keys[:kept])  # a device drawn twice is one pulse (its points share one sign)
         for key in keys:
             if count == index.shape[0]:
@@ -151,4 +233,72 @@ def factored(lf, rt, cumulative, sums, rows, block, sign, deterministic, seed, r
     if formed_count and count > formed_count:  # two sorted runs: merge by device
         order = np.argsort(index, kind="mergesort")
         index, n, up = index[order], n[order], up[order]
-    return index, n, up
+    return True, index, n, up
+
+
+@njit(cache=True, nogil=True)
+def gather(presented, state, per_device, stuck, index, n, up):
+    """What a write reads before its response law: the devices at ``index`` less the stuck ones
+    (``stuck`` empty: none), with their pulses and signs, the weights the array presents there
+    (``before``), their true states (``old``: ``state`` is the hidden state under write noise, or
+    ``presented``), their four parameters and the largest count."""
+    keep = index.shape[0]
+    if stuck.shape[0]:
+        keep = 0
+        for k in range(index.shape[0]):
+            keep += not stuck[index[k]]
+    idx = np.empty(keep, np.int64)
+    pulses = np.empty(keep, n.dtype)
+    sign = np.empty(keep, np.bool_)
+    before = np.empty(keep, presented.dtype)
+    old = np.empty(keep, presented.dtype)
+    params = np.empty((4, keep), per_device.dtype)
+    most = 0.0
+    c = 0
+    for k in range(index.shape[0]):
+        d = index[k]
+        if stuck.shape[0] and stuck[d]:
+            continue
+        idx[c] = d
+        pulses[c] = n[k]
+        sign[c] = up[k]
+        before[c] = presented[d]
+        old[c] = state[d]
+        for q in range(4):
+            params[q, c] = per_device[d, q]
+        if n[k] > most or n[k] != n[k]:  # a NaN stays (nothing compares above it): the caller refuses it
+            most = n[k]
+        c += 1
+    return idx, pulses, sign, before, old, params, most
+
+
+@njit(cache=True, nogil=True)
+def commit(base, change, c2c, c2c_std, params, index, n, up, state, presented, noise, noise_scale,
+           pulses_up, pulses_down, before):
+    """What a write does after its law: the new states (``base``, plus the law's ``change`` and
+    the cycle-to-cycle noise ``c2c`` (normals) * c2c_std * mean step * sqrt(n) where given:
+    empty arrays are not) clipped at each device's bounds and stored (``state``: the hidden
+    state under write noise, which then presents itself plus ``noise`` times ``noise_scale``),
+    the pulse counters, and the change of the presented weights (returned). ``params`` [4, k]:
+    dw_up, dw_down, w_min, w_max."""
+    out = np.empty(index.shape[0], presented.dtype)
+    for k in range(index.shape[0]):
+        d = index[k]
+        v = np.float64(base[k])
+        if change.shape[0]:
+            v += change[k]
+        if c2c.shape[0]:
+            v += c2c[k] * c2c_std * (params[0, k] if up[k] else params[1, k]) * math.sqrt(n[k])
+        v = min(max(v, params[2, k]), params[3, k])
+        state[d] = v
+        v = state[d]  # as stored (the state's dtype), as the torch path rounds it
+        if noise.shape[0]:
+            v = v + noise[k] * noise_scale
+            presented[d] = v
+            v = presented[d]
+        out[k] = v - before[k]
+        if up[k]:
+            pulses_up[d] += np.int64(n[k])
+        else:
+            pulses_down[d] += np.int64(n[k])
+    return out

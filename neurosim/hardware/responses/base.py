@@ -79,6 +79,15 @@ class ResponseLaw:
             change = change + normal_like(w, generator) * (config.dw_min_std * mean_step * n.sqrt())
         return w + change
 
+    def compiled(self, config: Any) -> tuple[Callable[..., Any], tuple[float, ...]] | None:
+        """The law's ``change`` compiled for the CPU writes of ``neurosim.hardware.pulse_kernels``:
+        (function, parameters), the function taking numpy arrays (w, n, up, dw_up, dw_down,
+        w_min, w_max) and the parameters and returning the noise-free change, elementwise, as
+        ``change`` does (the writes add the cycle-to-cycle noise as ``respond`` does). None: the
+        torch ``change`` and ``respond`` run (laws without a closed form; a compiled form is an
+        optimisation, held equal to ``change`` by tests/hardware/test_pulse_kernels.py)."""
+        return None
+
     def brian2_update(self, config: Any) -> list[str] | None:
         """Brian2 abstract code setting ``dev_new``, the weight after ``dev_n`` pulses of the sign
         ``dev_up`` (1 up, 0 down), from ``w`` and the per-device ``dw_up``, ``dw_down``, ``w_lo``,
@@ -151,3 +160,13 @@ def apply_pulses(w: Tensor, n: Tensor, per_device: Mapping[str, Tensor], step: S
         return cur
     out[where] = cur
     return out
+
+
+def compile_elementwise(cache: dict, build: Callable[[Any], Callable[..., Any]]) -> Callable[..., Any]:
+    """A law's compiled ``change``, built once per process by ``build(njit)`` (numba is imported
+    here, on first use, not when the law's module is)."""
+    if "function" not in cache:
+        from numba import njit
+
+        cache["function"] = build(njit)
+    return cache["function"]

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from neurosim.hardware.responses.base import ResponseLaw
+from neurosim.hardware.responses.base import ResponseLaw, compile_elementwise
 
 
 class Constant(ResponseLaw):
@@ -16,8 +17,24 @@ class Constant(ResponseLaw):
                w_min: Tensor, w_max: Tensor) -> Tensor:
         return torch.where(up, dw_up, -dw_down) * n
 
+    def compiled(self, config):
+        return compile_elementwise(_COMPILED, _build), ()
+
     def brian2_update(self, config) -> list[str]:
         return ["dev_new = w + dev_n * (dev_up * dw_up - (1 - dev_up) * dw_down)"]
+
+
+_COMPILED: dict = {}
+
+
+def _build(njit):
+    @njit(nogil=True)
+    def change(w, n, up, dw_up, dw_down, w_min, w_max):
+        out = np.empty(w.shape[0], np.float64)
+        for k in range(w.shape[0]):
+            out[k] = dw_up[k] * n[k] if up[k] else -dw_down[k] * n[k]
+        return out
+    return change
 
 
 LAW = Constant()

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from neurosim.errors import ConfigError
-from neurosim.hardware.responses.base import Brian2Function, ResponseLaw, geometric_change
+from neurosim.hardware.responses.base import Brian2Function, ResponseLaw, compile_elementwise, geometric_change
 
 
 @dataclass
@@ -68,6 +68,9 @@ class LinearStep(ResponseLaw):
         change_down = geometric_change(w, n, -dw_down, w_min / gamma_down) if gamma_down else -dw_down * n
         return torch.where(up, change_up, change_down)
 
+    def compiled(self, config):
+        return compile_elementwise(_COMPILED, _build), tuple(float(g) for g in self.gammas(config))
+
     def brian2_update(self, config) -> list[str]:
         gamma_up, gamma_down = self.gammas(config)
         # n steps of w += step (1 - w / b): b - w - (b - w)(1 - step / b)^n, b where the step vanishes
@@ -82,3 +85,26 @@ class LinearStep(ResponseLaw):
 
 
 LAW = LinearStep()
+
+
+_COMPILED: dict = {}
+
+
+def _build(njit):
+    @njit(nogil=True)
+    def change(w, n, up, dw_up, dw_down, w_min, w_max, gamma_up, gamma_down):
+        """geometric_change towards b = w_max / gamma_up (up) or w_min / gamma_down (down); a
+        constant step where the slope is 0."""
+        out = np.empty(w.shape[0], np.float64)
+        for k in range(w.shape[0]):
+            if up[k]:
+                step, gamma, edge = dw_up[k], gamma_up, w_max[k]
+            else:
+                step, gamma, edge = -dw_down[k], gamma_down, w_min[k]
+            if gamma == 0:
+                out[k] = step * n[k]
+            else:
+                bound = edge / gamma
+                out[k] = (bound - w[k]) * (1.0 - max(1.0 - step / bound, 0.0) ** n[k])
+        return out
+    return change

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from neurosim.errors import ConfigError
-from neurosim.hardware.responses.base import Brian2Function, ResponseLaw
+from neurosim.hardware.responses.base import Brian2Function, ResponseLaw, compile_elementwise
 
 
 @dataclass
@@ -90,6 +90,10 @@ class Nonlinear(ResponseLaw):
         x_down = 1 - k.b_down * (1 - torch.exp(-(p_down + n).clamp(max=k.states) / k.a_down))
         return (torch.where(up, x_up, x_down) - x) * span
 
+    def compiled(self, config):
+        k = self.curves(config)
+        return compile_elementwise(_COMPILED, _build), (k.a_up, k.a_down, k.b_up, k.b_down, k.states)
+
     def brian2_update(self, config) -> list[str]:
         k = self.curves(config)
         return [
@@ -104,3 +108,25 @@ class Nonlinear(ResponseLaw):
 
 
 LAW = Nonlinear()
+
+
+_COMPILED: dict = {}
+
+
+def _build(njit):
+    @njit(nogil=True)
+    def change(w, n, up, dw_up, dw_down, w_min, w_max, a_up, a_down, b_up, b_down, states):
+        """``Nonlinear.change`` per device, only in the device's own direction."""
+        out = np.empty(w.shape[0], np.float64)
+        for k in range(w.shape[0]):
+            span = w_max[k] - w_min[k]
+            x = min(max((w[k] - w_min[k]) / span, 0.0), 1.0)
+            if up[k]:
+                p = -a_up * math.log1p(-min(x / b_up, 1 - 1e-12))
+                moved = b_up * (1 - math.exp(-min(p + n[k], states) / a_up))
+            else:
+                p = -a_down * math.log1p(-min((1 - x) / b_down, 1 - 1e-12))
+                moved = 1 - b_down * (1 - math.exp(-min(p + n[k], states) / a_down))
+            out[k] = (moved - x) * span
+        return out
+    return change
