@@ -513,26 +513,41 @@ def reference_bench() -> str:
 
 
 def pulse_paths_bench() -> str:
-    """experiments/results/bench_pulse_paths.json (experiments/bench_pulse_paths.py): the three
-    ways of counting one C-EP-sized write's pulses, per density, with the one the thresholds pick."""
+    """experiments/results/bench_pulse_paths.json (experiments/bench_pulse_paths.py): the ways of
+    counting one C-EP-sized write's pulses (torch and, where measured, compiled), per density,
+    with the one the thresholds pick."""
     data = read_json(RESULTS / "bench_pulse_paths.json")
+    kernels = bool(data.get("kernels"))
+
+    def ms(r: dict, key: str) -> str:
+        return f"{r[key]:.2f}" if key in r else "refused"
+
     try:
-        rows = [[f"{100 * r['pulses_per_device']:.2f}%", f"{100 * r['candidates_per_device']:.2f}%",
-                 f"{100 * r['factored_candidates_per_device']:.2f}%",
-                 f"{r['factored_ms']:.2f}" if "factored_ms" in r else "refused",
-                 f"{r['formed_sparse_ms']:.2f}", f"{r['formed_dense_ms']:.2f}",
-                 r["cheapest"].replace("_", ", "), r["picked"].replace("_", ", ")] for r in data["rows"]]
+        rows = []
+        for r in data["rows"]:
+            row = [f"{100 * r['pulses_per_device']:.2f}%", f"{100 * r['candidates_per_device']:.2f}%",
+                   f"{100 * r['factored_candidates_per_device']:.2f}%", ms(r, "factored_ms"),
+                   ms(r, "formed_sparse_ms"), ms(r, "formed_dense_ms"), r["picked"].replace("_", ", ")]
+            if kernels:
+                row += [ms(r, "kernel_factored_ms"), ms(r, "kernel_formed_ms"),
+                        r["kernel_picked"].replace("kernel_", "").replace("_", ", ")]
+            rows.append(row)
         thresholds = data["thresholds"]
         note = (f"\n\nW_1 {data['shape'][0]}x{data['shape'][1]}, batch {data['batch_size']}; best time of each path "
                 f"over interleaved rounds, forming the update included where a path needs it. Thresholds: "
-                f"`DENSE_DENSITY` = 1/{1 / thresholds['DENSE_DENSITY']:.0f} (factored), "
-                f"`FORMED_DENSE_DENSITY` = 1/{1 / thresholds['FORMED_DENSE_DENSITY']:.0f} (formed). "
-                f"Command: `{data['command'].strip()}`; machine: {data['machine']}, torch {data['torch']} "
+                f"`DENSE_DENSITY` = 1/{1 / thresholds['DENSE_DENSITY']:.0f} (torch factored), "
+                f"`FORMED_DENSE_DENSITY` = 1/{1 / thresholds['FORMED_DENSE_DENSITY']:.0f} (torch formed)"
+                + (f", `KERNEL_DENSE_DENSITY` = 1/{1 / thresholds['KERNEL_DENSE_DENSITY']:.0f} (compiled factored)"
+                   if "KERNEL_DENSE_DENSITY" in thresholds else "")
+                + f". Command: `{data['command'].strip()}`; machine: {data['machine']}, torch {data['torch']} "
                 f"({data['load']}), {data['date']}.")
     except (TypeError, KeyError) as exc:
         raise GenError(f"bench_pulse_paths.json: missing {exc}") from exc
-    return table(["pulses per device", "candidates (formed)", "candidates (factored bound)", "factored ms",
-                  "formed, sparse ms", "formed, dense ms", "cheapest", "picked"], rows) + note
+    header = ["pulses per device", "candidates (formed)", "candidates (factored bound)", "torch factored ms",
+              "torch formed, sparse ms", "torch formed, dense ms", "torch picks"]
+    if kernels:
+        header += ["compiled factored ms", "compiled formed ms", "compiled picks"]
+    return table(header, rows) + note
 
 
 def tol_scope_bench() -> str:

@@ -570,6 +570,12 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
         return None
     deterministic = rounding == "deterministic"
     f64 = torch.float64
+    if KERNELS and pulse_kernels.usable(left, generator) and not deterministic and not _cached(right):
+        # a new input (EP's write, C-EP's first step of a batch): the points' total from two sums,
+        # before reading the rest of it, since many candidates (EP on most devices) form the update
+        total = float(left.abs().sum(1, dtype=f64) @ right.abs().sum(1, dtype=f64)) * abs(delta.scale * factor)
+        if RATE * total > KERNEL_DENSE_DENSITY * size:
+            return None
     side = _input_side(right)
     if KERNELS and pulse_kernels.usable(left, generator):  # the whole count in one compiled call
         return pulse_kernels.factored_counts(left, delta.scale * factor, side.transposed, side.sums, side.row_max,
@@ -650,10 +656,15 @@ class _InputSide:
 _INPUT_SIDE: list[_InputSide] = []
 
 
+def _cached(right: Tensor) -> bool:
+    """Whether ``_input_side`` holds this input, unchanged."""
+    return bool(_INPUT_SIDE) and _INPUT_SIDE[0].tensor is right and _INPUT_SIDE[0].version == right._version
+
+
 def _input_side(right: Tensor) -> _InputSide:
     """The right factor's quantities, from the last call's when it is the same tensor, unchanged
     (its ``_version`` counts in-place writes)."""
-    if _INPUT_SIDE and _INPUT_SIDE[0].tensor is right and _INPUT_SIDE[0].version == right._version:
+    if _cached(right):
         return _INPUT_SIDE[0]
     magnitude = right.abs()
     sums = magnitude.sum(1, dtype=torch.float64)
