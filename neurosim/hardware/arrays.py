@@ -158,8 +158,15 @@ class DeviceArray:
         if index.numel() == 0:
             return Change(index, weight.new_zeros(0))
         self._check_pulses(most, weight)
-        law = self.law.compiled(c)
-        if law is not None:  # the law compiled too: its change, then respond's c2c noise in commit
+        whole = self.law.compiled_respond(c)
+        law = self.law.compiled(c) if whole is None else None
+        if whole is not None:  # a pulse-by-pulse law compiled, its own noise included
+            function, constants = whole
+            seed = int(torch.randint(0, 2**32 - 1, (1,), generator=generator)) if c.dw_min_std else 0
+            base = torch.from_numpy(function(old.numpy(), n.numpy(), up.numpy(), *params.numpy(), seed,
+                                             float(c.dw_min_std), *constants))
+            change = c2c = None
+        elif law is not None:  # the law compiled too: its change, then respond's c2c noise in commit
             function, constants = law
             numpy_params = params.numpy()
             change = function(old.numpy(), n.numpy(), up.numpy(), *numpy_params, *constants)

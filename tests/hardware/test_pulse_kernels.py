@@ -24,7 +24,7 @@ LAWS = {
     "linear_step": {"response": "linear_step", "gamma_up": 0.4, "gamma_down": 0.0},
     "nonlinear": {"response": "nonlinear", "states": 64, "a_up": 0.3, "a_down": 0.6},
     "exp_step": {"response": "exp_step", "exp_A_up": 0.2, "exp_A_down": 0.2, "exp_gamma_up": 1.0,
-                 "exp_gamma_down": 1.0, "exp_a": 0.5, "exp_b": 0.0},  # pulse by pulse: the torch law
+                 "exp_gamma_down": 1.0, "exp_a": 0.5, "exp_b": 0.0},  # pulse by pulse, compiled whole
 }
 SPREADS = {"dw_min_dtod": 0.3, "up_down": 0.1, "up_down_dtod": 0.05, "w_bounds_dtod": 0.1}
 
@@ -44,6 +44,8 @@ def _twins(dtype, **params):
 @pytest.mark.parametrize("noise", ["none", "c2c", "c2c+write+stuck"])
 @pytest.mark.parametrize("law", list(LAWS))
 def test_compiled_program_equals_the_torch_path(monkeypatch, law, noise, dtype):
+    if law == "exp_step" and "c2c" in noise:
+        pytest.skip("exp_step's compiled noise is drawn by numba: held by distribution below")
     params = {**LAWS[law], **SPREADS}
     if "c2c" in noise:
         params["dw_min_std"] = 0.3
@@ -122,3 +124,25 @@ def test_factored_count_before_and_after_its_alias_tables(monkeypatch):
             assert cls.any()
             z = (total[cls] - draws * p[cls]).sum() / (draws * (r * (1 - r))[cls].sum()).sqrt()
             assert abs(float(z)) < 4, (fresh, lo, hi, float(z))
+
+
+def test_compiled_exp_step_noise_has_the_torch_distribution(monkeypatch):
+    """exp_step's per-pulse multiplicative noise, compiled (numba's generator) and in torch: the
+    states after 1 and 6 pulses up and down from the same start agree in mean and spread."""
+    params = {**LAWS["exp_step"], "dw_min_std": 0.5, "dw_min": 0.05}
+    stats = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(arrays, "KERNELS", compiled)
+        (a, w), _ = _twins(torch.float64, **params)
+        w.fill_(0.1)
+        size = w.numel()
+        index = torch.arange(size)
+        up = torch.arange(size) % 2 == 0
+        n = torch.where(torch.arange(size) % 4 < 2, 1.0, 6.0).double()
+        a.program(w, index, n, up, torch.Generator().manual_seed(0))
+        flat = w.view(-1)
+        stats[compiled] = [(float(flat[m].mean()), float(flat[m].std()))
+                           for m in (up & (n == 1), up & (n == 6), ~up & (n == 1), ~up & (n == 6))]
+    for (m1, s1), (m2, s2) in zip(stats[True], stats[False]):
+        assert abs(m1 - m2) < 4 * (s1 + s2) / 2 / (19200 / 4) ** 0.5 + 1e-12
+        assert abs(s1 / s2 - 1) < 0.06

@@ -88,6 +88,14 @@ class ResponseLaw:
         optimisation, held equal to ``change`` by tests/hardware/test_pulse_kernels.py)."""
         return None
 
+    def compiled_respond(self, config: Any) -> tuple[Callable[..., Any], tuple[float, ...]] | None:
+        """For a law whose noise is not ``respond``'s (a pulse-by-pulse law with noise at every
+        pulse): its ``respond`` compiled, (function, parameters), the function taking (w, n, up,
+        dw_up, dw_down, w_min, w_max, seed, dw_min_std) and the parameters and returning the
+        states after the pulses, noise included (drawn from numba's generator seeded with
+        ``seed``, itself drawn from the run's generator). None: ``compiled`` or torch."""
+        return None
+
     def brian2_update(self, config: Any) -> list[str] | None:
         """Brian2 abstract code setting ``dev_new``, the weight after ``dev_n`` pulses of the sign
         ``dev_up`` (1 up, 0 down), from ``w`` and the per-device ``dw_up``, ``dw_down``, ``w_lo``,

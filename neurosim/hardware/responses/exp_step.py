@@ -8,12 +8,15 @@ the devices that get them. The spiking backend refuses it (its writes need a clo
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from neurosim.hardware.responses.base import ResponseLaw, apply_pulses, normal_like
+from neurosim.hardware.responses.base import ResponseLaw, apply_pulses, compile_elementwise, normal_like
 
 
 @dataclass
@@ -45,6 +48,11 @@ class ExpStep(ResponseLaw):
         """Pulse by pulse, each with its c2c noise, clipped at the bounds."""
         return self._pulses(config, w, n, up, dw_up, dw_down, w_min, w_max, generator, noisy=True)
 
+    def compiled_respond(self, config):
+        c = config
+        return compile_elementwise(_COMPILED, _build), (c.exp_A_up, c.exp_A_down, c.exp_gamma_up, c.exp_gamma_down,
+                                                         c.exp_a, c.exp_b)
+
     def _pulses(self, config, w, n, up, dw_up, dw_down, w_min, w_max, generator, noisy: bool) -> Tensor:
         c = config
         noise = noisy and bool(c.dw_min_std)
@@ -75,3 +83,33 @@ class ExpStep(ResponseLaw):
 
 
 LAW = ExpStep()
+
+
+_COMPILED: dict = {}
+
+
+def _build(njit):
+    @njit(nogil=True)
+    def respond(w, n, up, dw_up, dw_down, w_min, w_max, seed, dw_min_std, a_up, a_down, g_up, g_down, exp_a, exp_b):
+        """``ExpStep.respond`` per device: its n pulses one at a time, each step's size with its
+        own multiplicative c2c noise, clipped at the bounds after each."""
+        if dw_min_std:
+            np.random.seed(seed)
+        out = np.empty(w.shape[0], np.float64)
+        for k in range(w.shape[0]):
+            if up[k]:
+                sign, dw, big_a, gamma = 1.0, dw_up[k], a_up, g_up
+            else:
+                sign, dw, big_a, gamma = -1.0, dw_down[k], a_down, g_down
+            lo, hi = w_min[k], w_max[k]
+            span = hi - lo
+            cur = np.float64(w[k])
+            for _ in range(int(n[k])):
+                z = 2 * exp_a * cur / span + exp_b
+                size = dw * max(1 - big_a * math.exp(sign * gamma * z), 0.0)
+                if dw_min_std:
+                    size *= 1 + dw_min_std * np.random.standard_normal()
+                cur = min(max(cur + sign * size, lo), hi)
+            out[k] = cur
+        return out
+    return respond
