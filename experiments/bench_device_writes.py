@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 import neurosim
+from neurosim.hardware import pulse_kernels
 from neurosim.io import atomic_write_json
 
 QUIET = ["synapses.params.write_noise_std=0", "synapses.params.dw_min_std=0"]
@@ -62,6 +63,7 @@ def main() -> int:
                             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                             "machine": f"{platform.machine()}, {torch.get_num_threads()} thread, {platform.processor() or platform.platform()}",
                             "torch": torch.__version__,
+                            "kernels": pulse_kernels.available(),  # compiled device writes (numba) on
                             "load": f"load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end "
                                     f"on {os.cpu_count()} cores",
                             "rows": rows})

@@ -411,6 +411,7 @@ def device_write_speed() -> str:
     note = (f"\n\nEach cell: how many times slower than ideal synapses, (device vs ideal samples/s). "
             f"Command: `{command}`; machine: {machine}"
             + (f" ({data['load']})" if data.get("load") else "") + f"; torch {data.get('torch', '?')}"
+            + ({True: "; compiled device writes (numba)", False: "; torch device writes"}.get(data.get("kernels"), ""))
             + (f"; {data['date']}" if data.get("date") else "") + ".")
     return table(header, rows) + note
 
@@ -689,10 +690,12 @@ def chip_sweep(name: str) -> str:
         if r["status"] == "done":
             ideal = ideals.get(recipe(r))
             gap = (f"{100 * (float(r['test_error']) - float(ideal['test_error'])):+.2f}" if ideal else "")
-            energy = f"{float(r['energy_joules']):.3g}" if r["energy_joules"] not in ("", "0.0") else "n/a"
-            mean = f"{float(r['pulses_per_device_mean']):,.1f}" if r["pulses_per_device_mean"] else ""
+            # a sweep whose finished points are all ideal has no device columns yet
+            energy = r.get("energy_joules", "")
+            energy = f"{float(energy):.3g}" if energy not in ("", "0.0") else "n/a"
+            mean = f"{float(r['pulses_per_device_mean']):,.1f}" if r.get("pulses_per_device_mean") else ""
             rows.append(label + [pct(float(r["test_error"])), pct(float(r["best_test_error"])),
-                                 gap, r["epochs"], mean, r["pulses_per_device_max"], energy])
+                                 gap, r["epochs"], mean, r.get("pulses_per_device_max", ""), energy])
         else:
             metrics = RESULTS / name / "points" / r["point"] / "metrics.jsonl"
             done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
