@@ -7,7 +7,8 @@
 # Logs: RUNS/NAME.log. Small outputs into experiments/results: see "publish" below.
 # A machine is not always kept from one sitting to the next: where RUNS lost a run, it continues
 # from what was published (a sweep's finished points; a small run's checkpoint, which publish
-# keeps beside its outputs: the P-conv checkpoints are 0.25 MB, a chip point's 18 MB are not kept).
+# keeps beside its outputs: the P-conv checkpoints are 0.25 MB, an ideal chip point's 1.6 MB; a
+# device point's 18 MB are not kept, so an unfinished device point starts again).
 # Usage: bash experiments/long_runs.sh DATA_DIR            (start or continue, in the background)
 #        bash experiments/long_runs.sh DATA_DIR publish    (copy the small outputs of all of them)
 set -euo pipefail
@@ -28,13 +29,22 @@ restore_run() {  # RUNS lost the run (a new machine): continue from the publishe
   fi
 }
 
-restore_sweep() {  # RUNS lost the sweep: its finished points from the published small outputs
+restore_sweep() {  # RUNS lost the sweep: its finished points from the published small outputs, and
+  # the unfinished ones that kept their checkpoint (a point whose result.json covers fewer epochs
+  # than the point's and has no checkpoint, e.g. one seeded from a shorter run, starts again)
   local out=$runs/$1 saved=$published/$1 point
   if [ ! -f "$out/sweep.json" ] && [ -f "$saved/sweep.json" ]; then
     mkdir -p "$out/points" && cp "$saved/sweep.json" "$out/"
-    for point in "$saved"/points/*/; do
-      [ -f "$point/result.json" ] && cp -a "${point%/}" "$out/points/"
-    done
+    python - "$saved" <<'PY' | while read -r point; do cp -a "$saved/points/$point" "$out/points/"; done
+import json, sys
+from pathlib import Path
+from neurosim.sweeps.state import point_state
+saved = Path(sys.argv[1])
+for point in json.loads((saved / "sweep.json").read_text())["points"]:
+    folder = saved / "points" / point["name"]
+    if point_state(folder, point["epochs"]) == "done" or (folder / "checkpoint.pt").is_file():
+        print(point["name"])
+PY
     echo "restored the finished points of $out from $saved" >> "$runs/$1.log"
   fi
 }
@@ -73,7 +83,7 @@ seed_full() {  # chip_full's C-EP points continue chip_15ep_cep's finished 15-ep
 if [ "${2:-}" = publish ]; then
   for name in chip_15ep_cep chip_full; do  # a sweep folder once its sweep has started (sweep.json)
     if [ -f "$runs/$name/sweep.json" ]; then
-      python experiments/chip/collect.py "$runs/$name" || echo "$name: not collected (see above)"
+      python experiments/chip/collect.py "$runs/$name" --max-checkpoint-bytes "$max_kept" || echo "$name: not collected (see above)"
     fi
   done
   for name in mnist_conv_ep_tol mnist_conv_bptt; do

@@ -4,9 +4,11 @@ The sweeps of this folder run outside the work tree (their checkpoints are large
 longer than a session); what the results pages read is small: the sweep's results.csv, its
 report plots and sweep.json, and per point config.yaml, metrics.jsonl, result.json and
 curves.png. Unfinished points are copied as far as they got (their metrics.jsonl), so a
-partial study can be published as partial.
+partial study can be published as partial, with their checkpoint where it is small (an ideal
+point's 1.6 MB, not a device point's 18 MB), so that a new machine continues them
+(``long_runs.sh`` restores them); a finished point's published checkpoint is removed.
 
-    python experiments/chip/collect.py ~/neurosim-runs/chip_15ep [--name chip_15ep]
+    python experiments/chip/collect.py ~/neurosim-runs/chip_15ep [--name chip_15ep] [--max-checkpoint-bytes N]
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ SWEEP_FILES = ("results.csv", "sweep.json", "results.md")
 POINT_FILES = ("config.yaml", "metrics.jsonl", "result.json", "curves.png", "sweep_point.json")
 
 
-def collect(run_dir: Path, name: str) -> Path:
+CHECKPOINT = "checkpoint.pt"
+
+
+def collect(run_dir: Path, name: str, max_checkpoint_bytes: int = 0) -> Path:
     if not (run_dir / "points").is_dir():
         raise SystemExit(f"{run_dir}: not a sweep folder (no points/)")
     neurosim.report(run_dir)  # refresh results.csv and the plots from the points as they are
@@ -42,6 +47,11 @@ def collect(run_dir: Path, name: str) -> Path:
         for fname in POINT_FILES:
             if (point / fname).is_file():
                 shutil.copy2(point / fname, target / fname)
+        checkpoint = point / CHECKPOINT
+        if (point / "result.json").is_file():
+            (target / CHECKPOINT).unlink(missing_ok=True)
+        elif checkpoint.is_file() and checkpoint.stat().st_size <= max_checkpoint_bytes:
+            shutil.copy2(checkpoint, target / CHECKPOINT)
         copied += 1
     print(f"{copied} points of {run_dir} -> {out}"
           + (f" ({kept} kept: published further than this folder has them)" if kept else ""), file=sys.stderr)
@@ -67,8 +77,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--name", help="folder name under experiments/results (default: the sweep's)")
+    parser.add_argument("--max-checkpoint-bytes", type=int, default=0,
+                        help="publish an unfinished point's checkpoint up to this size (default 0: none)")
     args = parser.parse_args()
-    collect(args.run_dir.expanduser(), args.name or args.run_dir.expanduser().name)
+    collect(args.run_dir.expanduser(), args.name or args.run_dir.expanduser().name, args.max_checkpoint_bytes)
 
 
 if __name__ == "__main__":
