@@ -119,16 +119,25 @@ def main() -> int:
                "cheapest": min(torch_best, key=torch_best.get), "picked": picked}
         if kernels:
             kernel_best = {k: v for k, v in best.items() if k.startswith("kernel")}
+            # what the compiled count decides with the code's thresholds, asked directly (it weighs
+            # its points and the rows it would form); the second call, as at C-EP's later steps,
+            # where what it read of the input is reused
+            saved = arrays.KERNELS
+            arrays.KERNELS = True
+            try:
+                arrays.factored_pulse_counts(update, 1.0, "stochastic", g)
+                kernel_accepts = arrays.factored_pulse_counts(update, 1.0, "stochastic", g) is not None
+            finally:
+                arrays.KERNELS = saved
             row |= {"kernel_cheapest": min(kernel_best, key=kernel_best.get),
-                    "kernel_picked": ("kernel_factored" if accepts and bound <= arrays.KERNEL_DENSE_DENSITY
-                                      else "kernel_formed")}
+                    "kernel_picked": "kernel_factored" if kernel_accepts else "kernel_formed"}
         rows.append(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     atomic_write_json(Path(args.out), {
         **record(load_start, "1 thread"),
         "shape": [args.hidden, x.shape[1]], "batch_size": args.batch_size,
         "thresholds": {"DENSE_DENSITY": arrays.DENSE_DENSITY, "FORMED_DENSE_DENSITY": arrays.FORMED_DENSE_DENSITY,
-                       "KERNEL_DENSE_DENSITY": arrays.KERNEL_DENSE_DENSITY},
+                       "KERNEL_DENSE_DENSITY": arrays.KERNEL_DENSE_DENSITY, "KERNEL_ROW_COST": arrays.KERNEL_ROW_COST},
         "kernels": kernels,
         "rows": rows})
     return 0

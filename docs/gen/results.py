@@ -551,6 +551,41 @@ def pulse_paths_bench() -> str:
     return table(header, rows) + note
 
 
+def kernel_costs_bench() -> str:
+    """experiments/results/kernel_costs.json (experiments/fit_kernel_costs.py): the compiled
+    factored count's fitted costs on real C-EP writes, per preset, and the constants they set."""
+    data = read_json(RESULTS / "kernel_costs.json")
+    try:
+        by_preset: dict[str, list[dict]] = {}
+        for r in data["rows"]:
+            by_preset.setdefault(r["preset"], []).append(r)
+
+        def median(values: list[float]) -> float:
+            values = sorted(values)
+            return values[len(values) // 2] if values else float("nan")
+
+        rows = []
+        for preset, writes in by_preset.items():
+            factored = [w["factored_us"] for w in writes if w["factored_us"] is not None]
+            rows.append([f"`{preset}`", len(writes), f"{median([w['points'] for w in writes]):.0f}",
+                         f"{median([w['formed_rows'] for w in writes]):.0f}",
+                         f"{median(factored):.0f}" if factored else "declined",
+                         f"{median([w['formed_us'] for w in writes]):.0f}"])
+        fit, fitted, in_code = data["fit"], data["fitted"], data["in_code"]
+        right, total = data["picked_cheaper"]
+        note = (f"\n\nMedians over the kept writes (every tenth W_1 write of a short C-EP-1h run, batch 20). "
+                f"Fitted: a point costs {fit['point_ns']:.0f} ns, a device of a formed row {fit['row_device_ns']:.1f} ns, "
+                f"forming the update and counting it {fit['formed_device_ns']:.2f} ns per device (fixed part "
+                f"{fit['fixed_us']:.0f} us), so `KERNEL_DENSE_DENSITY` = 1/{1 / fitted['KERNEL_DENSE_DENSITY']:.0f} and "
+                f"`KERNEL_ROW_COST` = {fitted['KERNEL_ROW_COST']:.2f}; the code has 1/{1 / in_code['KERNEL_DENSE_DENSITY']:.0f} "
+                f"and {in_code['KERNEL_ROW_COST']:.2g}, which pick the cheaper path in {right} of {total} writes. "
+                f"Command: `{data['command'].strip()}`; machine: {data['machine']}, torch {data['torch']} "
+                f"({data['load']}), {data['date']}.")
+    except (TypeError, KeyError, ValueError) as exc:
+        raise GenError(f"kernel_costs.json: missing {exc}") from exc
+    return table(["preset", "writes", "points", "formed rows", "compiled factored us", "formed path us"], rows) + note
+
+
 def tol_scope_bench() -> str:
     """experiments/results/bench_tol_scope.json (experiments/bench_tol_scope.py): per-batch against
     per-sample settling on a trained network, training batches and evaluation, with the steps each

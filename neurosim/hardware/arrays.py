@@ -544,9 +544,13 @@ def _bernoulli_points(p: Tensor, blocks: Tensor, block_sum: Tensor, generator: t
 FACTORED = True
 """Whether an ``OuterProduct`` update is counted from its factors (``factored_pulse_counts``)."""
 KERNEL_DENSE_DENSITY = 1 / 128
-"""``DENSE_DENSITY`` for the compiled factored count (``pulse_kernels``): above this many candidates
-per device it costs more than forming the update and counting it compiled (set from
-``experiments/bench_pulse_paths.py``)."""
+"""``DENSE_DENSITY`` for the compiled factored count (``pulse_kernels``): above this much work per
+device (its points, and its formed rows at ``KERNEL_ROW_COST``) it costs more than forming the
+update and counting it compiled (fitted on real C-EP writes by ``experiments/fit_kernel_costs.py``:
+a formed device's time over a point's)."""
+KERNEL_ROW_COST = 0.1
+"""What a device of a row the compiled factored count forms itself (a row that can reach half a
+pulse: every device there draws) costs, in points (fitted as ``KERNEL_DENSE_DENSITY``)."""
 KERNELS = pulse_kernels.available()
 """Whether CPU writes count their pulses with the compiled loops of ``pulse_kernels`` (numba;
 same distribution, a fraction of the time at batch 20) instead of the torch operations here."""
@@ -585,9 +589,9 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
             return None
     side = _input_side(right)
     if KERNELS and pulse_kernels.usable(left, generator):  # the whole count in one compiled call
-        return pulse_kernels.factored_counts(left, delta.scale * factor, side.transposed, side.sums, side.row_max,
-                                             pulse_kernels.input_tables(side.magnitude, side.kernel), rounding,
-                                             generator, KERNEL_DENSE_DENSITY)
+        return pulse_kernels.factored_counts(left, delta.scale * factor, right, side.transposed, side.sums,
+                                             side.row_max, pulse_kernels.input_tables(side.magnitude, side.kernel),
+                                             rounding, generator, KERNEL_DENSE_DENSITY, KERNEL_ROW_COST)
     lf = left * abs(delta.scale * factor)
     sign = 1.0 if delta.scale * factor >= 0 else -1.0
     rf = right

@@ -14,8 +14,10 @@ both to floor(p + U) per device):
 - ``factored_counts``: a rank-B update of W_1 (C-EP's per-step one, EP's per-batch one) counted
   from its factors, as ``arrays.factored_pulse_counts`` does (points of a rate bounded by the
   factors, thinned at the device; the rows that can reach half a pulse formed), without
-  forming the update: the points walked over the (b, i) cells by exponential gaps, each j drawn
-  from an alias table of its input row once the input is used again (C-EP), by a search before.
+  forming the update: the points' number drawn first and their places walked over the (b, i)
+  cells, each j drawn from an alias table of its input row once the input is used again (C-EP),
+  by a search before; it declines (the caller forms the update) where its expected work, the
+  points and the rows it forms, would cost more than forming.
 
 The random numbers are seeded from the run's torch generator at every call (the counter's seed;
 numba's generator for the factored count), so a run repeats and resumes exactly; the stream
@@ -97,22 +99,22 @@ def input_tables(magnitude: Tensor, cache: dict) -> tuple[Tensor, Tensor, Tensor
     return cache.get("prob", none[0]), cache.get("alias", none[1]), cache["cumulative"]
 
 
-def factored_counts(left: Tensor, factor: float, rt: Tensor, sums: Tensor, row_max: Tensor,
+def factored_counts(left: Tensor, factor: float, right: Tensor, rt: Tensor, sums: Tensor, row_max: Tensor,
                     tables: tuple[Tensor, Tensor, Tensor], rounding: str, generator: torch.Generator | None,
-                    dense_density: float) -> tuple[Tensor, Tensor, Tensor] | None:
-    """``arrays.factored_pulse_counts`` of ``factor * left^T R``: ``left`` [B, out], R given as
-    ``rt`` = R^T [in, B] with what is read of it (``sums``, ``row_max``, the ``input_tables``).
-    None where forming the update pays: more than ``dense_density`` candidates per device, or
-    more than one row in eight that can reach half a pulse."""
+                    dense_density: float, row_cost: float) -> tuple[Tensor, Tensor, Tensor] | None:
+    """``arrays.factored_pulse_counts`` of ``factor * left^T R``: ``left`` [B, out], ``right``
+    R [B, in] with what is read of it (``rt`` = R^T [in, B], ``sums``, ``row_max``, the
+    ``input_tables``). None where forming the update pays: its expected work (the points, and
+    ``row_cost`` candidates per device of the rows formed because they may reach half a pulse)
+    above ``dense_density`` candidates per device, or more than one row in eight formed."""
     prob, alias, cumulative = tables
     ok, index, n, up = _compiled().factored(
-        left.detach().contiguous().numpy(), float(factor), rt.contiguous().numpy(), sums.numpy(),
-        row_max.numpy(), prob.numpy(), alias.numpy(), cumulative.numpy(), rounding == "deterministic",
-        _seed(generator), RATE, dense_density)
+        left.detach().contiguous().numpy(), float(factor), right.detach().contiguous().numpy(),
+        rt.contiguous().numpy(), sums.numpy(), row_max.numpy(), prob.numpy(), alias.numpy(), cumulative.numpy(),
+        rounding == "deterministic", _seed(generator), RATE, dense_density, row_cost)
     if not ok:
         return None
     return torch.from_numpy(index), torch.from_numpy(n), torch.from_numpy(up)
-
 
 
 def gather(presented: Tensor, state: Tensor, per_device: Tensor, stuck: Tensor | None, index: Tensor, n: Tensor,

@@ -12,15 +12,6 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
-def grow(index, n, up, size):
-    """The three output arrays, twice as long, their first ``size`` entries kept."""
-    bigger = max(16, 2 * index.shape[0])
-    i2, n2, u2 = np.empty(bigger, np.int64), np.empty(bigger, n.dtype), np.empty(bigger, np.bool_)
-    i2[:size], n2[:size], u2[:size] = index[:size], n[:size], up[:size]
-    return i2, n2, u2
-
-
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 """SplitMix64's increment: the k-th device's counter is seed + k * GAMMA."""
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
@@ -128,20 +119,38 @@ def _draw(prob, alias, cumulative, sums, b, size):
     return k if u - k < prob[b, k] else alias[b, k]
 
 
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _product_and_bound(a, b):
+    """sum_c a_c b_c and sum_c |a_c b_c|, summed in any order (vectorised: a point's two sums of
+    B terms were a chain of 2B dependent additions)."""
+    at = 0.0
+    bound = 0.0
+    for c in range(a.shape[0]):
+        term = a[c] * b[c]
+        at += term
+        bound += abs(term)
+    return at, bound
+
+
 @njit(cache=True, nogil=True)
-def factored(left, factor, rt, sums, row_max, prob, alias, cumulative, deterministic, seed, rate, dense_density):
+def factored(left, factor, right, rt, sums, row_max, prob, alias, cumulative, deterministic, seed, rate,
+             dense_density, row_cost):
     """(ok, flat indices sorted, counts, signs) of the devices that get pulses, for the update
-    factor * left^T R (left [B, out], R given as rt = R^T [in, B]); ok False (nothing counted):
-    forming the update pays (more than ``dense_density`` candidates per device, or more than one
-    row in eight that can reach half a pulse). sums [B] (sum_j |R_bj|) and row_max [B] (max_j
-    |R_bj|), and the alias tables of |R|'s rows (or, before they are built, the rows'
-    cumulative sums [B, in]) place the points.
+    factor * left^T R (left [B, out], R [B, in] and its transpose rt [in, B]); ok False (nothing
+    counted) where forming the whole update pays: its expected work, in candidates (the points,
+    plus ``row_cost`` per device of the rows formed below), above ``dense_density`` per device,
+    or more than one row in eight formed.
+    sums [B] (sum_j |R_bj|) and row_max [B] (max_j |R_bj|), and the alias tables of |R|'s rows
+    (or, before they are built, the rows' cumulative sums [B, in]) place the points.
 
     The rows whose bound sum_b |L_bi| max_j |R_bj| reaches half a pulse (one, deterministic) are
-    formed and draw floor(p + U) where p does. The points, a Poisson process of rate
-    RATE |L_bi| |R_bj| over (b, i, j), are walked over the cells (b, i) by exponential gaps (one
-    per point; a cell without one costs a subtraction), each takes its j from row b, and is
-    kept with -log(1 - p) / (RATE bound). Products at a point read a row of lt = L^T and of rt."""
+    formed (a row of R added per b: a loop over j that vectorises) and every device there draws
+    floor(p + U) (floor(p)). Every other device has p < 1/2: the points, a Poisson process of
+    rate RATE |L_bi| |R_bj| over those rows' (b, i, j), are drawn as their number (Poisson) and
+    their places along the cells (b, i) (sorted uniforms, from exponential spacings), so that
+    the walk over the cells stores into arrays of known size and stays a tight loop; each point
+    takes its j from row b and is kept with -log(1 - p) / (RATE bound). Products at a point read
+    a row of lt = L^T and of rt."""
     batch, out_size = left.shape
     in_size = rt.shape[0]
     scale = abs(factor)
@@ -152,6 +161,7 @@ def factored(left, factor, rt, sums, row_max, prob, alias, cumulative, determini
         for i in range(out_size):
             lt[i, b] = left[b, i] * scale
     big = np.empty(out_size, np.int64)
+    formed_row = np.zeros(out_size, np.bool_)
     big_count = 0
     for i in range(out_size):
         bound = 0.0
@@ -159,72 +169,85 @@ def factored(left, factor, rt, sums, row_max, prob, alias, cumulative, determini
             bound += abs(lt[i, b]) * row_max[b]
         if bound >= limit:
             big[big_count] = i
+            formed_row[i] = True
             big_count += 1
     empty_i, empty_n, empty_u = np.empty(0, np.int64), np.empty(0, left.dtype), np.empty(0, np.bool_)
-    if big_count * 8 > out_size:
+    if big_count * 8 > out_size:  # as the torch path: most of the update formed row by row
         return False, empty_i, empty_n, empty_u
+    cell = np.zeros((batch, out_size), np.float64)  # the points' rate per cell (b, i): 0 in formed rows
+    total = 0.0  # summed in the walk's order (so that the walk ends on it exactly)
     if not deterministic:
-        total = 0.0
         for b in range(batch):
-            for i in range(out_size):
-                total += abs(lt[i, b]) * sums[b]
-        if rate * total > dense_density * out_size * in_size:
-            return False, empty_i, empty_n, empty_u
+            weight = rate * sums[b]
+            if weight > 0:
+                for i in range(out_size):
+                    if not formed_row[i]:
+                        cell[b, i] = weight * abs(lt[i, b])
+                        total += cell[b, i]
+    if total + row_cost * big_count * in_size > dense_density * out_size * in_size:
+        return False, empty_i, empty_n, empty_u
     np.random.seed(seed)
-    capacity = 64
+    points = np.random.poisson(total) if total > 0 else 0
+    capacity = big_count * in_size + points  # every output fits: no array grows inside a loop
     index = np.empty(capacity, np.int64)
     n = np.empty(capacity, left.dtype)
     up = np.empty(capacity, np.bool_)
     count = 0
-    for r in range(big_count):  # rows that may reach half a pulse: floor(p + U) where p does
+    at_row = np.empty(in_size, np.float64)
+    for r in range(big_count):  # the formed rows: floor(p + U) at every device
         i = big[r]
+        at_row[:] = 0.0
+        for b in range(batch):  # in b's order, as at a point: the same sums
+            coefficient = lt[i, b]
+            for j in range(in_size):
+                at_row[j] += coefficient * right[b, j]
         for j in range(in_size):
-            at = 0.0
-            for b in range(batch):
-                at += lt[i, b] * rt[j, b]
+            at = at_row[j]
             p = abs(at)
-            if p >= limit:
-                pulses = np.floor(p) if deterministic else np.floor(p + np.random.random())
-                if pulses > 0:
-                    if count == index.shape[0]:
-                        index, n, up = grow(index, n, up, count)
-                    index[count] = i * in_size + j
-                    n[count] = pulses
-                    up[count] = at * sign > 0
-                    count += 1
+            pulses = np.floor(p) if deterministic else np.floor(p + np.random.random())
+            if pulses > 0:
+                index[count] = i * in_size + j
+                n[count] = pulses
+                up[count] = at * sign > 0
+                count += 1
     formed_count = count
-    if not deterministic:
-        keys = np.empty(64, np.int64)
-        kept = 0
-        gap = np.random.exponential()
+    if points:
+        place = np.empty(points, np.float64)  # the points' places in [0, total), sorted
+        run = 0.0
+        for k in range(points):
+            run += np.random.exponential()
+            place[k] = run
+        stretch = total / (run + np.random.exponential())
+        cells = np.empty(points, np.int64)  # b * out_size + i of each point
+        k = 0
+        reached = 0.0
+        last = 0  # the last cell with weight
         for b in range(batch):
-            weight = rate * sums[b]
-            if weight <= 0:
-                continue
             for i in range(out_size):
-                gap -= weight * abs(lt[i, b])
-                while gap <= 0:  # a point in cell (b, i)
-                    gap += np.random.exponential()
-                    j = _draw(prob, alias, cumulative, sums, b, in_size)
-                    at = 0.0
-                    bound = 0.0
-                    for c in range(batch):
-                        term = lt[i, c] * rt[j, c]
-                        at += term
-                        bound += abs(term)
-                    q = abs(at)
-                    # thinning to rate -log(1 - q); devices with q >= 1/2 were counted in their rows
-                    if q > 0 and q < 0.5 and np.random.random() * rate * bound < -math.log1p(-q):
-                        if kept == keys.shape[0]:
-                            bigger = np.empty(2 * kept, np.int64)
-                            bigger[:kept] = keys
-                            keys = bigger
-                        keys[kept] = (i * in_size + j) * 2 + (1 if at * sign > 0 else 0)
-                        kept += 1
+                if cell[b, i] > 0:
+                    reached += cell[b, i]
+                    last = b * out_size + i
+                    while k < points and place[k] * stretch < reached:
+                        cells[k] = last
+                        k += 1
+        while k < points:  # rounding put a place at the very end: it belongs to the last cell
+            cells[k] = last
+            k += 1
+        keys = np.empty(points, np.int64)
+        kept = 0
+        for k in range(points):
+            b, i = cells[k] // out_size, cells[k] % out_size
+            j = _draw(prob, alias, cumulative, sums, b, in_size)
+            at, bound = _product_and_bound(lt[i], rt[j])
+            q = abs(at)
+            # thinning to rate -log(1 - q) (>= q: below q it accepts without the logarithm); q <
+            # 1/2 here (its row's bound is)
+            u = np.random.random() * rate * bound
+            if q > 0 and (u < q or u < -math.log1p(-q)):
+                keys[kept] = (i * in_size + j) * 2 + (1 if at * sign > 0 else 0)
+                kept += 1
         keys = np.unique(keys[:kept])  # a device drawn twice is one pulse (its points share one sign)
         for key in keys:
-            if count == index.shape[0]:
-                index, n, up = grow(index, n, up, count)
             index[count] = key // 2
             n[count] = 1.0
             up[count] = key % 2 == 1

@@ -146,3 +146,29 @@ def test_compiled_exp_step_noise_has_the_torch_distribution(monkeypatch):
     for (m1, s1), (m2, s2) in zip(stats[True], stats[False]):
         assert abs(m1 - m2) < 4 * (s1 + s2) / 2 / (19200 / 4) ** 0.5 + 1e-12
         assert abs(s1 / s2 - 1) < 0.06
+
+
+def test_factored_count_weighs_the_rows_it_forms(monkeypatch):
+    """The compiled factored count declines (the caller forms the update) where its work would
+    cost more than forming: the points, and the rows that can reach half a pulse, which it forms
+    itself (a few rows with whole pulses and almost no points: declined only once those rows
+    are priced above the dense budget)."""
+    monkeypatch.setattr(arrays, "KERNELS", True)
+    g = torch.Generator().manual_seed(0)
+    left = torch.randn(20, 128, generator=g) * 1e-5
+    left[:, :4] = 5.0  # 4 of 128 rows formed (under the one-in-eight cap), next to no points elsewhere
+    right = torch.rand(20, 784, generator=g)
+    update = OuterProduct(left, right, 1.0)
+    # a first write with this input reads it whole (C-EP's later steps reuse what it read, and the
+    # density check before the first one prices the formed rows' points, which the kernel skips)
+    monkeypatch.setattr(arrays, "KERNEL_DENSE_DENSITY", float("inf"))
+    arrays.factored_pulse_counts(update, 1.0, "stochastic", g)
+    monkeypatch.setattr(arrays, "KERNEL_DENSE_DENSITY", 1 / 64)
+    monkeypatch.setattr(arrays, "KERNEL_ROW_COST", 0.0)
+    counted = arrays.factored_pulse_counts(update, 1.0, "stochastic", g)
+    assert counted is not None and counted[0].numel() >= 4 * 784 * 0.9  # the formed rows' whole pulses
+    # 4 rows of 784 devices at row_cost 1 are 4/128 of the devices' worth of candidates: above 1/64
+    monkeypatch.setattr(arrays, "KERNEL_ROW_COST", 1.0)
+    assert arrays.factored_pulse_counts(update, 1.0, "stochastic", g) is None
+    monkeypatch.setattr(arrays, "KERNEL_DENSE_DENSITY", 1 / 16)  # a budget that covers them
+    assert arrays.factored_pulse_counts(update, 1.0, "stochastic", g) is not None
