@@ -117,6 +117,28 @@ def factored_counts(left: Tensor, factor: float, right: Tensor, rt: Tensor, sums
     return torch.from_numpy(index), torch.from_numpy(n), torch.from_numpy(up)
 
 
+def program(change: Any, constants: tuple[float, ...], presented: Tensor, state: Tensor, per_device: Tensor,
+            stuck: Tensor | None, index: Tensor, n: Tensor, up: Tensor, c2c: Tensor | None, c2c_std: float,
+            noise: Tensor | None, noise_scale: float, pulses_up: Tensor, pulses_down: Tensor, limit: float
+            ) -> tuple[float, Tensor, Tensor]:
+    """``DeviceArray.program`` for a law with a compiled per-device ``change``, in one compiled
+    pass (reads, law, c2c noise, bounds, write noise, counters): (largest count, devices moved,
+    change of their presented weights). The normals (``c2c``, ``noise``: one per moved device,
+    None: none) are drawn by the caller from the run's generator, as the torch path draws them.
+    Nothing is written where the largest count is above ``limit`` or NaN."""
+    empty = _NO_NOISE.numpy()
+    most, moved, out = _compiled().program_with(change)(
+        presented.numpy(), state.numpy(), per_device.numpy(), (_NO_STUCK if stuck is None else stuck).numpy(),
+        index.numpy(), n.numpy(), up.numpy(), constants, empty if c2c is None else c2c.numpy(), c2c_std,
+        empty if noise is None else noise.numpy(), noise_scale, pulses_up.numpy(), pulses_down.numpy(), limit)
+    return float(most), torch.from_numpy(moved), torch.from_numpy(out)
+
+
+def movable(stuck: Tensor, index: Tensor) -> int:
+    """How many of the devices at ``index`` are not ``stuck`` (flat bool)."""
+    return int(_compiled().movable(stuck.numpy(), index.numpy()))
+
+
 def gather(presented: Tensor, state: Tensor, per_device: Tensor, stuck: Tensor | None, index: Tensor, n: Tensor,
            up: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, float]:
     """What ``DeviceArray.program`` reads before the response law, in one call: the devices at

@@ -325,3 +325,76 @@ def commit(base, change, c2c, c2c_std, params, index, n, up, state, presented, n
         else:
             pulses_down[d] += np.int64(n[k])
     return out
+
+
+@njit(cache=True, nogil=True)
+def movable(stuck, index):
+    """How many of the devices at ``index`` are not ``stuck``."""
+    count = 0
+    for k in range(index.shape[0]):
+        count += not stuck[index[k]]
+    return count
+
+
+_PROGRAMS: dict = {}
+
+
+def program_with(change):
+    """The compiled ``program`` around a law's per-device ``change`` (``ResponseLaw.compiled``),
+    built once per law and process (numba compiles it at its first call: the law is inlined)."""
+    if change not in _PROGRAMS:
+        _PROGRAMS[change] = _build_program(change)
+    return _PROGRAMS[change]
+
+
+def _build_program(change):
+    @njit(nogil=True)
+    def program(presented, state, per_device, stuck, index, n, up, constants, c2c, c2c_std, noise, noise_scale,
+                pulses_up, pulses_down, limit):
+        """One pass over the programmed devices: (largest count, devices moved, change of the
+        weights they present). Devices at ``index`` (sorted) get ``n`` pulses of the sign ``up``,
+        less the ``stuck`` ones (empty: none); each moves by the law's change from its true state
+        (``state``: hidden under write noise, else ``presented``), plus the normals ``c2c`` (one
+        per moved device, empty: none) * c2c_std * its step * sqrt(n), clipped at its bounds;
+        under write noise it presents its state plus ``noise`` * noise_scale; its counters add
+        the pulses. Nothing is written where the largest count is above ``limit`` (or NaN): the
+        caller refuses the write."""
+        most = 0.0
+        keep = 0
+        for k in range(index.shape[0]):
+            if stuck.shape[0] and stuck[index[k]]:
+                continue
+            keep += 1
+            if n[k] > most or n[k] != n[k]:  # a NaN stays (nothing compares above it)
+                most = n[k]
+        moved = np.empty(keep if most <= limit else 0, np.int64)
+        out = np.empty(moved.shape[0], presented.dtype)
+        if not most <= limit:
+            return most, moved, out
+        c = 0
+        for k in range(index.shape[0]):
+            d = index[k]
+            if stuck.shape[0] and stuck[d]:
+                continue
+            dw_up, dw_down, w_min, w_max = per_device[d, 0], per_device[d, 1], per_device[d, 2], per_device[d, 3]
+            old = state[d]
+            before = presented[d]
+            v = np.float64(old) + change(old, n[k], up[k], dw_up, dw_down, w_min, w_max, constants)
+            if c2c.shape[0]:
+                v += c2c[c] * c2c_std * (dw_up if up[k] else dw_down) * math.sqrt(n[k])
+            v = min(max(v, w_min), w_max)
+            state[d] = v
+            v = state[d]  # as stored (the state's dtype), as the torch path rounds it
+            if noise.shape[0]:
+                v = v + noise[c] * noise_scale
+                presented[d] = v
+                v = presented[d]
+            moved[c] = d
+            out[c] = v - before
+            if up[k]:
+                pulses_up[d] += np.int64(n[k])
+            else:
+                pulses_down[d] += np.int64(n[k])
+            c += 1
+        return most, moved, out
+    return program

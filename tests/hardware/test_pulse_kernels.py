@@ -73,9 +73,12 @@ def test_compiled_program_equals_the_torch_path(monkeypatch, law, noise, dtype):
 def test_compiled_program_refuses_a_diverging_count():
     (a, w), _ = _twins(torch.float32)
     index = torch.tensor([0, 5], dtype=torch.int64)
+    before = w.clone()
     for bad in (float("nan"), 1e12):
         with pytest.raises(Exception, match="pulses"):
             a.program(w, index, torch.tensor([1.0, bad]), torch.tensor([True, False]), None)
+        # refused before anything is written: the weights and the counters are as they were
+        assert torch.equal(w, before) and int(a.pulses_up.sum()) == 0 and int(a.pulses_down.sum()) == 0
 
 
 def test_differential_pairs_compiled_equal_the_torch_path(monkeypatch):

@@ -81,11 +81,13 @@ class ResponseLaw:
 
     def compiled(self, config: Any) -> tuple[Callable[..., Any], tuple[float, ...]] | None:
         """The law's ``change`` compiled for the CPU writes of ``neurosim.hardware.pulse_kernels``:
-        (function, parameters), the function taking numpy arrays (w, n, up, dw_up, dw_down,
-        w_min, w_max) and the parameters and returning the noise-free change, elementwise, as
-        ``change`` does (the writes add the cycle-to-cycle noise as ``respond`` does). None: the
-        torch ``change`` and ``respond`` run (laws without a closed form; a compiled form is an
-        optimisation, held equal to ``change`` by tests/hardware/test_pulse_kernels.py)."""
+        (function, parameters), the function a numba one of a single device, (w, n, up, dw_up,
+        dw_down, w_min, w_max, parameters) to its noise-free change, as ``change`` gives it for
+        that device (the parameters passed as one tuple). The write runs it inside its one
+        compiled pass over the programmed devices (reads, this change, the cycle-to-cycle noise
+        as ``respond`` adds it, bounds, write noise, counters). None: the torch ``change`` and
+        ``respond`` run (laws without a closed form; a compiled form is an optimisation, held
+        equal to ``change`` by tests/hardware/test_pulse_kernels.py)."""
         return None
 
     def compiled_respond(self, config: Any) -> tuple[Callable[..., Any], tuple[float, ...]] | None:
@@ -171,8 +173,9 @@ def apply_pulses(w: Tensor, n: Tensor, per_device: Mapping[str, Tensor], step: S
 
 
 def compile_elementwise(cache: dict, build: Callable[[Any], Callable[..., Any]]) -> Callable[..., Any]:
-    """A law's compiled ``change``, built once per process by ``build(njit)`` (numba is imported
-    here, on first use, not when the law's module is)."""
+    """A law's compiled function (``ResponseLaw.compiled``'s per-device change or
+    ``compiled_respond``'s array function), built once per process by ``build(njit)`` (numba is
+    imported here, on first use, not when the law's module is)."""
     if "function" not in cache:
         from numba import njit
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -28,12 +27,9 @@ _COMPILED: dict = {}
 
 
 def _build(njit):
-    @njit(nogil=True)
-    def change(w, n, up, dw_up, dw_down, w_min, w_max):
-        out = np.empty(w.shape[0], np.float64)
-        for k in range(w.shape[0]):
-            out[k] = dw_up[k] * n[k] if up[k] else -dw_down[k] * n[k]
-        return out
+    @njit(nogil=True, inline="always")
+    def change(w, n, up, dw_up, dw_down, w_min, w_max, constants):
+        return dw_up * n if up else -dw_down * n
     return change
 
 

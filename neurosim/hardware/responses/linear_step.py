@@ -91,20 +91,17 @@ _COMPILED: dict = {}
 
 
 def _build(njit):
-    @njit(nogil=True)
-    def change(w, n, up, dw_up, dw_down, w_min, w_max, gamma_up, gamma_down):
+    @njit(nogil=True, inline="always")
+    def change(w, n, up, dw_up, dw_down, w_min, w_max, constants):
         """geometric_change towards b = w_max / gamma_up (up) or w_min / gamma_down (down); a
         constant step where the slope is 0."""
-        out = np.empty(w.shape[0], np.float64)
-        for k in range(w.shape[0]):
-            if up[k]:
-                step, gamma, edge = dw_up[k], gamma_up, w_max[k]
-            else:
-                step, gamma, edge = -dw_down[k], gamma_down, w_min[k]
-            if gamma == 0:
-                out[k] = step * n[k]
-            else:
-                bound = edge / gamma
-                out[k] = (bound - w[k]) * (1.0 - max(1.0 - step / bound, 0.0) ** n[k])
-        return out
+        gamma_up, gamma_down = constants
+        if up:
+            step, gamma, edge = dw_up, gamma_up, w_max
+        else:
+            step, gamma, edge = -dw_down, gamma_down, w_min
+        if gamma == 0:
+            return step * n
+        bound = edge / gamma
+        return (bound - w) * (1.0 - max(1.0 - step / bound, 0.0) ** n)
     return change

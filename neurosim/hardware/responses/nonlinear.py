@@ -114,19 +114,17 @@ _COMPILED: dict = {}
 
 
 def _build(njit):
-    @njit(nogil=True)
-    def change(w, n, up, dw_up, dw_down, w_min, w_max, a_up, a_down, b_up, b_down, states):
-        """``Nonlinear.change`` per device, only in the device's own direction."""
-        out = np.empty(w.shape[0], np.float64)
-        for k in range(w.shape[0]):
-            span = w_max[k] - w_min[k]
-            x = min(max((w[k] - w_min[k]) / span, 0.0), 1.0)
-            if up[k]:
-                p = -a_up * math.log1p(-min(x / b_up, 1 - 1e-12))
-                moved = b_up * (1 - math.exp(-min(p + n[k], states) / a_up))
-            else:
-                p = -a_down * math.log1p(-min((1 - x) / b_down, 1 - 1e-12))
-                moved = 1 - b_down * (1 - math.exp(-min(p + n[k], states) / a_down))
-            out[k] = (moved - x) * span
-        return out
+    @njit(nogil=True, inline="always")
+    def change(w, n, up, dw_up, dw_down, w_min, w_max, constants):
+        """``Nonlinear.change`` of one device, only in its own direction."""
+        a_up, a_down, b_up, b_down, states = constants
+        span = w_max - w_min
+        x = min(max((w - w_min) / span, 0.0), 1.0)
+        if up:
+            p = -a_up * math.log1p(-min(x / b_up, 1 - 1e-12))
+            moved = b_up * (1 - math.exp(-min(p + n, states) / a_up))
+        else:
+            p = -a_down * math.log1p(-min((1 - x) / b_down, 1 - 1e-12))
+            moved = 1 - b_down * (1 - math.exp(-min(p + n, states) / a_down))
+        return (moved - x) * span
     return change
