@@ -186,7 +186,8 @@ class DeviceArray:
             dw_up, dw_down, w_min, w_max = params.unbind(0)
             base = self.law.respond(c, old, n, up, dw_up, dw_down, w_min, w_max, generator)
             change = c2c = None
-        noise = normal_like(base, generator) if self.hidden is not None else None
+        # in the states' dtype, as the torch path draws them (a compiled law returns float64)
+        noise = normal_like(old, generator) if self.hidden is not None else None
         moved = pulse_kernels.commit(base, change, c2c, c.dw_min_std, params, index, n, up, state, presented, noise,
                                      c.write_noise_std * c.step, self.pulses_up.view(-1), self.pulses_down.view(-1),
                                      before)
@@ -268,6 +269,8 @@ class DifferentialArray:
             signed = pulse_units(delta, scale / self.plus.config.step, units)
             counts = pulse_counts(signed, self.config.rounding, generator, magnitude)
         index, n, up = counts
+        if KERNELS and pulse_kernels.usable(weight, generator) and weight.is_contiguous():
+            return self._apply_compiled(weight, index, n, up, generator)
         for array, g, side in ((self.plus, self.g_plus, flat_nonzero(up)), (self.minus, self.g_minus, flat_nonzero(~up))):
             array.program(g, index.index_select(0, side), n.index_select(0, side),
                           torch.ones(side.shape, dtype=torch.bool, device=up.device), generator)
@@ -281,12 +284,46 @@ class DifferentialArray:
         flat.index_copy_(0, touched, after)
         return Change(touched, after - before)
 
-    def _over(self, index: Tensor, threshold: float) -> Tensor:
-        """Whether either device of the pairs at ``index`` is above the threshold of its range
-        (the per-device limits threshold * w_max computed once: the ranges never change)."""
+    def _apply_compiled(self, weight: Tensor, index: Tensor, n: Tensor, up: Tensor,
+                        generator: torch.Generator | None) -> Change:
+        """``apply`` after the count, compiled (``pulse_kernels``): the split by sign in one call,
+        each half programmed, then the refresh of the pairs just programmed and the weights'
+        update in one call, where the usual case holds (no pair left above the threshold by an
+        earlier refresh, and not the first check, which reads every pair): same writes and
+        noise draws as the torch path, which runs otherwise."""
+        plus_i, plus_n, minus_i, minus_n, ones = pulse_kernels.pair_split(index, n, up)
+        self.plus.program(self.g_plus, plus_i, plus_n, ones[:plus_i.numel()], generator)
+        self.minus.program(self.g_minus, minus_i, minus_n, ones[:minus_i.numel()], generator)
+        threshold = self.config.refresh_threshold
+        if threshold is not None and (self._above is None or self._above.numel()):
+            touched = self._refresh_where_needed(index, threshold)
+            flat = weight.view(-1)
+            before = flat.index_select(0, touched)
+            after = self.g_plus.view(-1).index_select(0, touched) - self.g_minus.view(-1).index_select(0, touched)
+            flat.index_copy_(0, touched, after)
+            return Change(touched, after - before)
+        g_plus, g_minus = self.g_plus.view(-1), self.g_minus.view(-1)
+        change, above, refreshes, pulses = pulse_kernels.pair_finish(
+            index, weight.view(-1), g_plus, g_minus, g_plus if self.plus.hidden is None else self.plus.hidden.view(-1),
+            g_minus if self.minus.hidden is None else self.minus.hidden.view(-1),
+            None if threshold is None else self._limit_arrays(threshold), self.plus.pulses_down.view(-1),
+            self.minus.pulses_down.view(-1), self.config.step)
+        if threshold is not None:
+            self._above = above
+            self.refreshes += refreshes
+            self.refresh_pulses += pulses
+        return Change(index, change)
+
+    def _limit_arrays(self, threshold: float) -> tuple[Tensor, Tensor]:
+        """Each device's limit threshold * w_max, flat, for G+ and G- (computed once: the ranges
+        never change)."""
         if self._limits is None or self._limits[0] != threshold:
             self._limits = (threshold, (threshold * self.plus.w_max).reshape(-1), (threshold * self.minus.w_max).reshape(-1))
-        _, plus, minus = self._limits
+        return self._limits[1], self._limits[2]
+
+    def _over(self, index: Tensor, threshold: float) -> Tensor:
+        """Whether either device of the pairs at ``index`` is above the threshold of its range."""
+        plus, minus = self._limit_arrays(threshold)
         return ((self.g_plus.view(-1).index_select(0, index) > plus.index_select(0, index))
                 | (self.g_minus.view(-1).index_select(0, index) > minus.index_select(0, index)))
 

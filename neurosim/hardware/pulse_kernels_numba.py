@@ -336,6 +336,67 @@ def movable(stuck, index):
     return count
 
 
+@njit(cache=True, nogil=True)
+def pair_split(index, n, up):
+    """A differential pair's count split by sign: (G+ devices, their pulses, G- devices, theirs,
+    and a True per device of the larger half: each half is moved by potentiation only)."""
+    count_up = 0
+    for k in range(index.shape[0]):
+        count_up += up[k]
+    plus_i, plus_n = np.empty(count_up, np.int64), np.empty(count_up, n.dtype)
+    minus_i, minus_n = np.empty(index.shape[0] - count_up, np.int64), np.empty(index.shape[0] - count_up, n.dtype)
+    a = b = 0
+    for k in range(index.shape[0]):
+        if up[k]:
+            plus_i[a], plus_n[a] = index[k], n[k]
+            a += 1
+        else:
+            minus_i[b], minus_n[b] = index[k], n[k]
+            b += 1
+    return plus_i, plus_n, minus_i, minus_n, np.ones(max(a, b), np.bool_)
+
+
+@njit(cache=True, nogil=True)
+def pair_finish(index, weight, g_plus, g_minus, hidden_plus, hidden_minus, refresh, limit_plus, limit_minus,
+                plus_down, minus_down, step):
+    """After both halves of a differential array are programmed at ``index`` (sorted): refresh
+    the pairs there with a device above its limit (``refresh`` False: none; a pair resets and
+    its weight, from the true states ``hidden_*``, is written back onto one device, counted as
+    ceil(|w| / step) + 1 pulses on each device's 'down' counter), then write w = G+ - G- into
+    ``weight``. Returns (change of w at index, pairs still above after their refresh, refreshes,
+    refresh pulses). ``step`` holds the nominal step in the weights' dtype, as the torch path
+    divides."""
+    out = np.empty(index.shape[0], weight.dtype)
+    above = np.empty(index.shape[0], np.int64)
+    kept = 0
+    refreshes = 0
+    pulses = 0
+    unit = step[0]
+    for k in range(index.shape[0]):
+        d = index[k]
+        if refresh and (g_plus[d] > limit_plus[d] or g_minus[d] > limit_minus[d]):
+            w = hidden_plus[d] - hidden_minus[d]
+            zero = w - w  # in the weights' dtype, as the torch path's clamp
+            up_value = w if w > zero else zero
+            down_value = -w if w < zero else zero
+            g_plus[d] = up_value
+            hidden_plus[d] = up_value
+            g_minus[d] = down_value
+            hidden_minus[d] = down_value
+            plus_down[d] += np.int64(np.ceil(up_value / unit)) + 1
+            minus_down[d] += np.int64(np.ceil(down_value / unit)) + 1
+            pulses += np.int64(np.ceil(abs(w) / unit)) + 2
+            refreshes += 1
+            if g_plus[d] > limit_plus[d] or g_minus[d] > limit_minus[d]:
+                above[kept] = d
+                kept += 1
+        before = weight[d]
+        after = g_plus[d] - g_minus[d]
+        weight[d] = after
+        out[k] = after - before
+    return out, above[:kept], refreshes, pulses
+
+
 _PROGRAMS: dict = {}
 
 
