@@ -92,6 +92,21 @@ _COMPILED: dict = {}
 
 def _build(njit):
     @njit(nogil=True, inline="always")
+    def power(base, n):
+        """base ** n; a whole n up to 64 by squaring (a count of pulses always is: a few
+        multiplications where pow() cost most of a device's write)."""
+        whole = int(n)
+        if whole != n or whole > 64:
+            return base ** n
+        result = 1.0
+        while whole:
+            if whole & 1:
+                result *= base
+            base *= base
+            whole >>= 1
+        return result
+
+    @njit(nogil=True, inline="always")
     def change(w, n, up, dw_up, dw_down, w_min, w_max, constants):
         """geometric_change towards b = w_max / gamma_up (up) or w_min / gamma_down (down); a
         constant step where the slope is 0."""
@@ -103,5 +118,5 @@ def _build(njit):
         if gamma == 0:
             return step * n
         bound = edge / gamma
-        return (bound - w) * (1.0 - max(1.0 - step / bound, 0.0) ** n)
+        return (bound - w) * (1.0 - power(max(1.0 - step / bound, 0.0), n))
     return change
