@@ -252,11 +252,25 @@ def factored(left, factor, right, rt, sums, row_max, prob, alias, cumulative, de
             n[count] = 1.0
             up[count] = key % 2 == 1
             count += 1
-    index, n, up = index[:count], n[:count], up[:count]
-    if formed_count and count > formed_count:  # two sorted runs: merge by device
-        order = np.argsort(index, kind="mergesort")
-        index, n, up = index[order], n[order], up[order]
-    return True, index, n, up
+    if formed_count and count > formed_count:  # two sorted runs (distinct devices): merged in one pass
+        return (True, *_merge(index, n, up, formed_count, count))
+    return True, index[:count], n[:count], up[:count]
+
+
+@njit(cache=True, nogil=True)
+def _merge(index, n, up, split, count):
+    """Entries [0, split) and [split, count) of (index, n, up), each sorted by index, as one
+    sorted run (a sort of the whole was most of a write with formed rows)."""
+    out_i, out_n, out_u = np.empty(count, np.int64), np.empty(count, n.dtype), np.empty(count, np.bool_)
+    a, b = 0, split
+    for k in range(count):
+        if b >= count or (a < split and index[a] < index[b]):
+            out_i[k], out_n[k], out_u[k] = index[a], n[a], up[a]
+            a += 1
+        else:
+            out_i[k], out_n[k], out_u[k] = index[b], n[b], up[b]
+            b += 1
+    return out_i, out_n, out_u
 
 
 @njit(cache=True, nogil=True)

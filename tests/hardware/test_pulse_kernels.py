@@ -146,6 +146,8 @@ def test_factored_count_before_and_after_its_alias_tables(monkeypatch):
         for _ in range(draws):
             u = OuterProduct(left, right.clone(), 0.05) if fresh else update
             index, n, _ = arrays.factored_pulse_counts(u, 3.0, "stochastic", g)
+            # one sorted run of distinct devices (formed rows and points merged), as programming needs
+            assert bool((index[1:] > index[:-1]).all())
             total[index] += n.double()
         r = p - p.floor()
         for lo, hi in ((0, 0.01), (0.01, 0.1), (0.1, 0.5), (0.5, 100)):
