@@ -595,7 +595,7 @@ KERNEL_DENSE_DENSITY = 1 / 128
 device (its points, and its formed rows at ``KERNEL_ROW_COST``) it costs more than forming the
 update and counting it compiled (fitted on real C-EP writes by ``experiments/fit_kernel_costs.py``:
 a formed device's time over a point's)."""
-KERNEL_ROW_COST = 0.1
+KERNEL_ROW_COST = 0.08
 """What a device of a row the compiled factored count forms itself (a row that can reach half a
 pulse: every device there draws) costs, in points (fitted as ``KERNEL_DENSE_DENSITY``)."""
 KERNELS = pulse_kernels.available()
