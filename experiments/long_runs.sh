@@ -9,7 +9,8 @@
 # from what was published (a sweep's finished points; a small run's checkpoint, which publish
 # keeps beside its outputs: the P-conv checkpoints are 0.25 MB, an ideal chip point's 1.6 MB; a
 # device point's 18 MB are not kept, so an unfinished device point starts again).
-# Usage: bash experiments/long_runs.sh DATA_DIR            (start or continue, in the background)
+# Usage: bash experiments/long_runs.sh DATA_DIR            (start or continue, in the background;
+#                                                          LANES=1 or LANES=2: one lane only)
 #        bash experiments/long_runs.sh DATA_DIR publish    (copy the small outputs of all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,6 +93,27 @@ if [ "${2:-}" = publish ]; then
   exit 0
 fi
 
-(sweep chip_15ep_cep; seed_full; sweep chip_full) &
-(train mnist_conv_ep_tol; train mnist_conv_bptt) &
-echo "started: lane 1 chip_15ep_cep -> chip_full, lane 2 mnist_conv_ep_tol -> mnist_conv_bptt (logs in $runs)"
+# The runs import neurosim from a copy of the package taken now (RUNS/.code/TIME), not from the
+# work tree: an edit of the checkout while they run (a lazily imported module, new and old side by
+# side) must not break them. Each lane holds a lock: starting the script again starts only the
+# lanes that are not running (LANES="1 2" by default picks which).
+code=$runs/.code/$(date -u +%Y%m%d-%H%M%S)
+mkdir -p "$code" && cp -a neurosim "$code/" && find "$code" -name __pycache__ -prune -exec rm -rf {} +
+export PYTHONPATH="$code${PYTHONPATH:+:$PYTHONPATH}"
+lane() {  # lane NUMBER COMMAND...: the commands one after another, unless the lane already runs
+  local number=$1
+  shift
+  (
+    flock -n 9 || { echo "lane $number is already running: not started again"; exit 0; }
+    "$@"
+  ) 9>"$runs/.lane$number.lock" &
+}
+lane1() { sweep chip_15ep_cep; seed_full; sweep chip_full; }
+lane2() { train mnist_conv_ep_tol; train mnist_conv_bptt; }
+for number in ${LANES:-1 2}; do
+  case $number in
+    1) lane 1 lane1 && echo "lane 1: chip_15ep_cep -> chip_full (code from $code, logs in $runs)" ;;
+    2) lane 2 lane2 && echo "lane 2: mnist_conv_ep_tol -> mnist_conv_bptt (code from $code, logs in $runs)" ;;
+    *) echo "LANES: unknown lane $number (1 or 2)" >&2; exit 2 ;;
+  esac
+done
