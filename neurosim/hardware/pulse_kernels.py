@@ -19,8 +19,9 @@ both to floor(p + U) per device):
   by a search before; it declines (the caller forms the update) where its expected work, the
   points and the rows it forms, would cost more than forming.
 
-The random numbers are seeded from the run's torch generator at every call (the counter's seed;
-numba's generator for the factored count), so a run repeats and resumes exactly; the stream
+The random numbers are seeded from the run's torch generator at every call (the counters' seed;
+numba's generator for the factored count's number of points), so a run repeats and resumes
+exactly; the stream
 differs from the torch paths' (fixed-seed fingerprints of device runs change with the path, as
 they did when the sparse count came in).
 
@@ -111,7 +112,7 @@ def factored_counts(left: Tensor, factor: float, right: Tensor, rt: Tensor, sums
     ok, index, n, up = _compiled().factored(
         left.detach().contiguous().numpy(), float(factor), right.detach().contiguous().numpy(),
         rt.contiguous().numpy(), sums.numpy(), row_max.numpy(), prob.numpy(), alias.numpy(), cumulative.numpy(),
-        rounding == "deterministic", _seed(generator), RATE, dense_density, row_cost)
+        rounding == "deterministic", _seed(generator, 62), RATE, dense_density, row_cost)
     if not ok:
         return None
     return torch.from_numpy(index), torch.from_numpy(n), torch.from_numpy(up)

@@ -99,11 +99,19 @@ def alias_tables(weights):
 
 
 @njit(inline="always")
-def _draw(prob, alias, cumulative, sums, b, size):
-    """j with probability |R_bj| / sums[b]: from row b's alias table, or without one (``prob``
-    empty: not built yet) by a search of the row's cumulative sum."""
+def _uniform(stream, k):
+    """The k-th 53-bit uniform of a counter-based stream (SplitMix64's output of stream + k GAMMA):
+    a few integer operations, no generator state (numba's Mersenne Twister cost a point a third
+    of its time)."""
+    return (_mix(stream + np.uint64(k) * GAMMA) >> _S11) * _UNIT
+
+
+@njit(inline="always")
+def _draw(prob, alias, cumulative, sums, b, size, u):
+    """j with probability |R_bj| / sums[b], from the uniform ``u``: from row b's alias table, or
+    without one (``prob`` empty: not built yet) by a search of the row's cumulative sum."""
     if prob.shape[0] == 0:
-        value = np.random.random() * sums[b]
+        value = u * sums[b]
         lo, hi = 0, size - 1
         while lo < hi:
             mid = (lo + hi) >> 1
@@ -112,7 +120,7 @@ def _draw(prob, alias, cumulative, sums, b, size):
             else:
                 lo = mid + 1
         return lo
-    u = np.random.random() * size
+    u = u * size
     k = int(u)
     if k >= size:
         k = size - 1
@@ -186,8 +194,11 @@ def factored(left, factor, right, rt, sums, row_max, prob, alias, cumulative, de
                         total += cell[b, i]
     if total + row_cost * big_count * in_size > dense_density * out_size * in_size:
         return False, empty_i, empty_n, empty_u
-    np.random.seed(seed)
+    np.random.seed(seed & 0xFFFFFFFF)  # numba's generator (32-bit seeds): the points' number only
     points = np.random.poisson(total) if total > 0 else 0
+    base = np.uint64(seed)  # the uniforms: four counter-based streams
+    row_stream, place_stream = _mix(base + GAMMA), _mix(base + np.uint64(2) * GAMMA)
+    draw_stream, thin_stream = _mix(base + np.uint64(3) * GAMMA), _mix(base + np.uint64(4) * GAMMA)
     capacity = big_count * in_size + points  # every output fits: no array grows inside a loop
     index = np.empty(capacity, np.int64)
     n = np.empty(capacity, left.dtype)
@@ -204,7 +215,7 @@ def factored(left, factor, right, rt, sums, row_max, prob, alias, cumulative, de
         for j in range(in_size):
             at = at_row[j]
             p = abs(at)
-            pulses = np.floor(p) if deterministic else np.floor(p + np.random.random())
+            pulses = np.floor(p) if deterministic else np.floor(p + _uniform(row_stream, i * in_size + j))
             if pulses > 0:
                 index[count] = i * in_size + j
                 n[count] = pulses
@@ -215,9 +226,9 @@ def factored(left, factor, right, rt, sums, row_max, prob, alias, cumulative, de
         place = np.empty(points, np.float64)  # the points' places in [0, total), sorted
         run = 0.0
         for k in range(points):
-            run += np.random.exponential()
+            run -= math.log1p(-_uniform(place_stream, k))  # exponential spacings
             place[k] = run
-        stretch = total / (run + np.random.exponential())
+        stretch = total / (run - math.log1p(-_uniform(place_stream, points)))
         cells = np.empty(points, np.int64)  # b * out_size + i of each point
         k = 0
         reached = 0.0
@@ -237,12 +248,12 @@ def factored(left, factor, right, rt, sums, row_max, prob, alias, cumulative, de
         kept = 0
         for k in range(points):
             b, i = cells[k] // out_size, cells[k] % out_size
-            j = _draw(prob, alias, cumulative, sums, b, in_size)
+            j = _draw(prob, alias, cumulative, sums, b, in_size, _uniform(draw_stream, k))
             at, bound = _product_and_bound(lt[i], rt[j])
             q = abs(at)
             # thinning to rate -log(1 - q) (>= q: below q it accepts without the logarithm); q <
             # 1/2 here (its row's bound is)
-            u = np.random.random() * rate * bound
+            u = _uniform(thin_stream, k) * rate * bound
             if q > 0 and (u < q or u < -math.log1p(-q)):
                 keys[kept] = (i * in_size + j) * 2 + (1 if at * sign > 0 else 0)
                 kept += 1
