@@ -590,12 +590,12 @@ def _bernoulli_points(p: Tensor, blocks: Tensor, block_sum: Tensor, generator: t
 
 FACTORED = True
 """Whether an ``OuterProduct`` update is counted from its factors (``factored_pulse_counts``)."""
-KERNEL_DENSE_DENSITY = 1 / 128
+KERNEL_DENSE_DENSITY = 1 / 96
 """``DENSE_DENSITY`` for the compiled factored count (``pulse_kernels``): above this much work per
 device (its points, and its formed rows at ``KERNEL_ROW_COST``) it costs more than forming the
 update and counting it compiled (fitted on real C-EP writes by ``experiments/fit_kernel_costs.py``:
 a formed device's time over a point's)."""
-KERNEL_ROW_COST = 0.08
+KERNEL_ROW_COST = 0.04
 """What a device of a row the compiled factored count forms itself (a row that can reach half a
 pulse: every device there draws) costs, in points (fitted as ``KERNEL_DENSE_DENSITY``)."""
 KERNELS = pulse_kernels.available()
