@@ -77,14 +77,16 @@ def main() -> int:
 
         def lifted(fn, kernels):
             def run():
-                saved = arrays.KERNELS, arrays.DENSE_DENSITY, arrays.KERNEL_DENSE_DENSITY, arrays.FORMED_DENSE_DENSITY
+                saved = (arrays.KERNELS, arrays.DENSE_DENSITY, arrays.KERNEL_DENSE_DENSITY,
+                         arrays.KERNEL_FIRST_DENSITY, arrays.FORMED_DENSE_DENSITY)
                 arrays.KERNELS = kernels
                 arrays.DENSE_DENSITY = arrays.KERNEL_DENSE_DENSITY = arrays.FORMED_DENSE_DENSITY = float("inf")
+                arrays.KERNEL_FIRST_DENSITY = float("inf")
                 try:
                     return fn()
                 finally:
                     (arrays.KERNELS, arrays.DENSE_DENSITY, arrays.KERNEL_DENSE_DENSITY,
-                     arrays.FORMED_DENSE_DENSITY) = saved
+                     arrays.KERNEL_FIRST_DENSITY, arrays.FORMED_DENSE_DENSITY) = saved
             return run
 
         def factored():
@@ -137,7 +139,8 @@ def main() -> int:
         **record(load_start, "1 thread"),
         "shape": [args.hidden, x.shape[1]], "batch_size": args.batch_size,
         "thresholds": {"DENSE_DENSITY": arrays.DENSE_DENSITY, "FORMED_DENSE_DENSITY": arrays.FORMED_DENSE_DENSITY,
-                       "KERNEL_DENSE_DENSITY": arrays.KERNEL_DENSE_DENSITY, "KERNEL_ROW_COST": arrays.KERNEL_ROW_COST},
+                       "KERNEL_DENSE_DENSITY": arrays.KERNEL_DENSE_DENSITY, "KERNEL_FIRST_DENSITY": arrays.KERNEL_FIRST_DENSITY,
+                       "KERNEL_ROW_COST": arrays.KERNEL_ROW_COST},
         "kernels": kernels,
         "rows": rows})
     return 0

@@ -287,15 +287,14 @@ class DifferentialArray:
     def _apply_compiled(self, weight: Tensor, index: Tensor, n: Tensor, up: Tensor,
                         generator: torch.Generator | None) -> Change:
         """``apply`` after the count, compiled (``pulse_kernels``): the split by sign in one call,
-        each half programmed, then the refresh of the pairs just programmed and the weights'
-        update in one call, where the usual case holds (no pair left above the threshold by an
-        earlier refresh, and not the first check, which reads every pair): same writes and
-        noise draws as the torch path, which runs otherwise."""
+        each half programmed, then the refresh of the pairs just programmed (and of those an
+        earlier refresh left above) and the weights' update in one call; the first check, which
+        reads every pair, runs in torch. Same writes and noise draws as the torch path."""
         plus_i, plus_n, minus_i, minus_n, ones = pulse_kernels.pair_split(index, n, up)
         self.plus.program(self.g_plus, plus_i, plus_n, ones[:plus_i.numel()], generator)
         self.minus.program(self.g_minus, minus_i, minus_n, ones[:minus_i.numel()], generator)
         threshold = self.config.refresh_threshold
-        if threshold is not None and (self._above is None or self._above.numel()):
+        if threshold is not None and self._above is None:  # the first check reads every pair: torch
             touched = self._refresh_where_needed(index, threshold)
             flat = weight.view(-1)
             before = flat.index_select(0, touched)
@@ -303,8 +302,10 @@ class DifferentialArray:
             flat.index_copy_(0, touched, after)
             return Change(touched, after - before)
         g_plus, g_minus = self.g_plus.view(-1), self.g_minus.view(-1)
-        change, above, refreshes, pulses = pulse_kernels.pair_finish(
-            index, weight.view(-1), g_plus, g_minus, g_plus if self.plus.hidden is None else self.plus.hidden.view(-1),
+        previous = self._above if threshold is not None else index[:0]
+        touched, change, above, refreshes, pulses = pulse_kernels.pair_finish(
+            index, previous, weight.view(-1), g_plus, g_minus,
+            g_plus if self.plus.hidden is None else self.plus.hidden.view(-1),
             g_minus if self.minus.hidden is None else self.minus.hidden.view(-1),
             None if threshold is None else self._limit_arrays(threshold), self.plus.pulses_down.view(-1),
             self.minus.pulses_down.view(-1), self.config.step)
@@ -312,7 +313,7 @@ class DifferentialArray:
             self._above = above
             self.refreshes += refreshes
             self.refresh_pulses += pulses
-        return Change(index, change)
+        return Change(touched, change)
 
     def _limit_arrays(self, threshold: float) -> tuple[Tensor, Tensor]:
         """Each device's limit threshold * w_max, flat, for G+ and G- (computed once: the ranges
@@ -595,6 +596,10 @@ KERNEL_DENSE_DENSITY = 1 / 96
 device (its points, and its formed rows at ``KERNEL_ROW_COST``) it costs more than forming the
 update and counting it compiled (fitted on real C-EP writes by ``experiments/fit_kernel_costs.py``:
 a formed device's time over a point's)."""
+KERNEL_FIRST_DENSITY = 1 / 256
+"""``KERNEL_DENSE_DENSITY`` for the first write with an input (C-EP's first nudged step of a
+batch, EP's write): its points search the input's cumulative sums (alias tables are built from
+the second write on), which costs more per point (fitted as ``KERNEL_DENSE_DENSITY``)."""
 KERNEL_ROW_COST = 0.04
 """What a device of a row the compiled factored count forms itself (a row that can reach half a
 pulse: every device there draws) costs, in points (fitted as ``KERNEL_DENSE_DENSITY``)."""
@@ -628,17 +633,19 @@ def factored_pulse_counts(delta: Tensor | OuterProduct, factor: float, rounding:
         return None
     deterministic = rounding == "deterministic"
     f64 = torch.float64
-    if KERNELS and pulse_kernels.usable(left, generator) and not deterministic and not _cached(right):
+    first = not _cached(right)
+    if KERNELS and pulse_kernels.usable(left, generator) and not deterministic and first:
         # a new input (EP's write, C-EP's first step of a batch): the points' total from two sums,
         # before reading the rest of it, since many candidates (EP on most devices) form the update
         total = float(left.abs().sum(1, dtype=f64) @ right.abs().sum(1, dtype=f64)) * abs(delta.scale * factor)
-        if RATE * total > KERNEL_DENSE_DENSITY * size:
+        if RATE * total > KERNEL_FIRST_DENSITY * size:
             return None
     side = _input_side(right)
     if KERNELS and pulse_kernels.usable(left, generator):  # the whole count in one compiled call
         return pulse_kernels.factored_counts(left, delta.scale * factor, right, side.transposed, side.sums,
                                              side.row_max, pulse_kernels.input_tables(side.magnitude, side.kernel),
-                                             rounding, generator, KERNEL_DENSE_DENSITY, KERNEL_ROW_COST)
+                                             rounding, generator, KERNEL_FIRST_DENSITY if first else KERNEL_DENSE_DENSITY,
+                                             KERNEL_ROW_COST)
     lf = left * abs(delta.scale * factor)
     sign = 1.0 if delta.scale * factor >= 0 else -1.0
     rf = right

@@ -140,18 +140,20 @@ def pair_split(index: Tensor, n: Tensor, up: Tensor) -> tuple[Tensor, Tensor, Te
     return tuple(torch.from_numpy(a) for a in _compiled().pair_split(index.numpy(), n.numpy(), up.numpy()))
 
 
-def pair_finish(index: Tensor, weight: Tensor, g_plus: Tensor, g_minus: Tensor, hidden_plus: Tensor,
-                hidden_minus: Tensor, limits: tuple[Tensor, Tensor] | None, plus_down: Tensor, minus_down: Tensor,
-                step: float) -> tuple[Tensor, Tensor, int, int]:
-    """A differential write's refresh (``limits``: each device's threshold * w_max, flat; None:
-    no refresh) and weight update at ``index``, in one call (``pulse_kernels_numba.pair_finish``):
-    (change of w at index, pairs still above after their refresh, refreshes, refresh pulses)."""
+def pair_finish(index: Tensor, previous: Tensor, weight: Tensor, g_plus: Tensor, g_minus: Tensor,
+                hidden_plus: Tensor, hidden_minus: Tensor, limits: tuple[Tensor, Tensor] | None, plus_down: Tensor,
+                minus_down: Tensor, step: float) -> tuple[Tensor, Tensor, Tensor, int, int]:
+    """A differential write's refresh (of the pairs at ``index`` and at ``previous``, those an
+    earlier refresh left above; ``limits``: each device's threshold * w_max, flat; None: no
+    refresh) and weight update, in one call (``pulse_kernels_numba.pair_finish``): (pairs whose
+    w may have changed, the change, pairs still above after their refresh, refreshes, refresh
+    pulses)."""
     plus_limit, minus_limit = limits if limits is not None else (_NO_NOISE, _NO_NOISE)
-    out, above, refreshes, pulses = _compiled().pair_finish(
-        index.numpy(), weight.numpy(), g_plus.numpy(), g_minus.numpy(), hidden_plus.numpy(), hidden_minus.numpy(),
-        limits is not None, plus_limit.numpy(), minus_limit.numpy(), plus_down.numpy(), minus_down.numpy(),
-        torch.tensor([step], dtype=weight.dtype).numpy())
-    return torch.from_numpy(out), torch.from_numpy(above), int(refreshes), int(pulses)
+    touched, out, above, refreshes, pulses = _compiled().pair_finish(
+        index.numpy(), previous.numpy(), weight.numpy(), g_plus.numpy(), g_minus.numpy(), hidden_plus.numpy(),
+        hidden_minus.numpy(), limits is not None, plus_limit.numpy(), minus_limit.numpy(), plus_down.numpy(),
+        minus_down.numpy(), torch.tensor([step], dtype=weight.dtype).numpy())
+    return torch.from_numpy(touched), torch.from_numpy(out), torch.from_numpy(above), int(refreshes), int(pulses)
 
 
 def movable(stuck: Tensor, index: Tensor) -> int:

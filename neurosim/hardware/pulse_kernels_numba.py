@@ -382,24 +382,36 @@ def pair_split(index, n, up):
 
 
 @njit(cache=True, nogil=True)
-def pair_finish(index, weight, g_plus, g_minus, hidden_plus, hidden_minus, refresh, limit_plus, limit_minus,
-                plus_down, minus_down, step):
+def pair_finish(index, previous, weight, g_plus, g_minus, hidden_plus, hidden_minus, refresh, limit_plus,
+                limit_minus, plus_down, minus_down, step):
     """After both halves of a differential array are programmed at ``index`` (sorted): refresh
-    the pairs there with a device above its limit (``refresh`` False: none; a pair resets and
-    its weight, from the true states ``hidden_*``, is written back onto one device, counted as
-    ceil(|w| / step) + 1 pulses on each device's 'down' counter), then write w = G+ - G- into
-    ``weight``. Returns (change of w at index, pairs still above after their refresh, refreshes,
-    refresh pulses). ``step`` holds the nominal step in the weights' dtype, as the torch path
-    divides."""
-    out = np.empty(index.shape[0], weight.dtype)
-    above = np.empty(index.shape[0], np.int64)
-    kept = 0
-    refreshes = 0
-    pulses = 0
+    the pairs there and at ``previous`` (sorted: the pairs an earlier refresh left above) with a
+    device above its limit (``refresh`` False: none; a pair resets and its weight, from the true
+    states ``hidden_*``, is written back onto one device, counted as ceil(|w| / step) + 1
+    pulses on each device's 'down' counter), then write w = G+ - G- into ``weight`` where a pair
+    was programmed or refreshed. Returns (those pairs, sorted; the change of their w; the pairs
+    still above after their refresh; refreshes; refresh pulses). ``step`` holds the nominal step
+    in the weights' dtype, as the torch path divides."""
+    size = index.shape[0] + previous.shape[0]
+    touched = np.empty(size, np.int64)
+    out = np.empty(size, weight.dtype)
+    above = np.empty(size, np.int64)
+    count = kept = refreshes = pulses = 0
     unit = step[0]
-    for k in range(index.shape[0]):
-        d = index[k]
-        if refresh and (g_plus[d] > limit_plus[d] or g_minus[d] > limit_minus[d]):
+    a = b = 0
+    while a < index.shape[0] or b < previous.shape[0]:  # the union of both, in order
+        if b >= previous.shape[0] or (a < index.shape[0] and index[a] < previous[b]):
+            d, programmed = index[a], True
+            a += 1
+        elif a >= index.shape[0] or previous[b] < index[a]:
+            d, programmed = previous[b], False
+            b += 1
+        else:
+            d, programmed = index[a], True
+            a += 1
+            b += 1
+        hit = refresh and (g_plus[d] > limit_plus[d] or g_minus[d] > limit_minus[d])
+        if hit:
             w = hidden_plus[d] - hidden_minus[d]
             zero = w - w  # in the weights' dtype, as the torch path's clamp
             up_value = w if w > zero else zero
@@ -415,11 +427,14 @@ def pair_finish(index, weight, g_plus, g_minus, hidden_plus, hidden_minus, refre
             if g_plus[d] > limit_plus[d] or g_minus[d] > limit_minus[d]:
                 above[kept] = d
                 kept += 1
-        before = weight[d]
-        after = g_plus[d] - g_minus[d]
-        weight[d] = after
-        out[k] = after - before
-    return out, above[:kept], refreshes, pulses
+        if programmed or hit:
+            before = weight[d]
+            after = g_plus[d] - g_minus[d]
+            weight[d] = after
+            touched[count] = d
+            out[count] = after - before
+            count += 1
+    return touched[:count], out[:count], above[:kept], refreshes, pulses
 
 
 _PROGRAMS: dict = {}

@@ -40,7 +40,7 @@ def path(request, monkeypatch):
     if request.param == "kernel" and not pulse_kernels.available():
         pytest.skip("numba is not installed (or NEUROSIM_KERNELS=torch): the compiled count is off")
     monkeypatch.setattr(arrays, "KERNELS", request.param == "kernel")
-    for name in ("DENSE_DENSITY", "KERNEL_DENSE_DENSITY", "FORMED_DENSE_DENSITY"):
+    for name in ("DENSE_DENSITY", "KERNEL_DENSE_DENSITY", "KERNEL_FIRST_DENSITY", "FORMED_DENSE_DENSITY"):
         monkeypatch.setattr(arrays, name, 0.0 if request.param == "dense" else float("inf"))
     return request.param
 

@@ -134,6 +134,7 @@ def test_factored_count_before_and_after_its_alias_tables(monkeypatch):
     tables built from the same input: both place the points by |R_bj| (per-class pulse means)."""
     monkeypatch.setattr(arrays, "KERNELS", True)
     monkeypatch.setattr(arrays, "KERNEL_DENSE_DENSITY", float("inf"))
+    monkeypatch.setattr(arrays, "KERNEL_FIRST_DENSITY", float("inf"))
     g = torch.Generator().manual_seed(0)
     left = torch.randn(20, 64, generator=g) * 0.02
     left[:, :3] *= 60  # a few rows with whole pulses (formed), the rest far below one
@@ -193,6 +194,7 @@ def test_factored_count_weighs_the_rows_it_forms(monkeypatch):
     # a first write with this input reads it whole (C-EP's later steps reuse what it read, and the
     # density check before the first one prices the formed rows' points, which the kernel skips)
     monkeypatch.setattr(arrays, "KERNEL_DENSE_DENSITY", float("inf"))
+    monkeypatch.setattr(arrays, "KERNEL_FIRST_DENSITY", float("inf"))
     arrays.factored_pulse_counts(update, 1.0, "stochastic", g)
     monkeypatch.setattr(arrays, "KERNEL_DENSE_DENSITY", 1 / 64)
     monkeypatch.setattr(arrays, "KERNEL_ROW_COST", 0.0)
