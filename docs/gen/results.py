@@ -573,12 +573,20 @@ def kernel_costs_bench() -> str:
                          f"{median([w['formed_us'] for w in writes]):.0f}"])
         fit, fitted, in_code = data["fit"], data["fitted"], data["in_code"]
         right, total = data["picked_cheaper"]
-        note = (f"\n\nMedians over the kept writes (every tenth W_1 write of a short C-EP-1h run, batch 20). "
-                f"Fitted: a point costs {fit['point_ns']:.0f} ns, a device of a formed row {fit['row_device_ns']:.1f} ns, "
-                f"forming the update and counting it {fit['formed_device_ns']:.2f} ns per device (fixed part "
-                f"{fit['fixed_us']:.0f} us), so `KERNEL_DENSE_DENSITY` = 1/{1 / fitted['KERNEL_DENSE_DENSITY']:.0f} and "
-                f"`KERNEL_ROW_COST` = {fitted['KERNEL_ROW_COST']:.2f}; the code has 1/{1 / in_code['KERNEL_DENSE_DENSITY']:.0f} "
-                f"and {in_code['KERNEL_ROW_COST']:.2g}, which pick the cheaper path in {right} of {total} writes. "
+        first = ""
+        if "KERNEL_FIRST_DENSITY" in fitted:
+            first = (f"; a point of a first write with its input (a search: no alias tables yet) "
+                     f"{fit['first_point_ns']:.0f} ns, so `KERNEL_FIRST_DENSITY` = 1/{1 / fitted['KERNEL_FIRST_DENSITY']:.0f} "
+                     f"(in the code 1/{1 / in_code['KERNEL_FIRST_DENSITY']:.0f})")
+        spent = (f" ({data['picked_ms']:.1f} ms in all, against {data['cheapest_ms']:.1f} ms always picking the cheaper)"
+                 if "picked_ms" in data else "")
+        note = (f"\n\nMedians over the kept writes (every first and every tenth other W_1 write of a short "
+                f"C-EP-1h run, batch 20). Fitted: a point costs {fit['point_ns']:.0f} ns, a device of a formed row "
+                f"{fit['row_device_ns']:.1f} ns, forming the update and counting it {fit['formed_device_ns']:.2f} ns per "
+                f"device (fixed part {fit['fixed_us']:.0f} us), so `KERNEL_DENSE_DENSITY` = "
+                f"1/{1 / fitted['KERNEL_DENSE_DENSITY']:.0f} and `KERNEL_ROW_COST` = {fitted['KERNEL_ROW_COST']:.2f}"
+                f"{first}; the code has 1/{1 / in_code['KERNEL_DENSE_DENSITY']:.0f} and {in_code['KERNEL_ROW_COST']:.2g}, "
+                f"which pick the cheaper path in {right} of {total} writes{spent}. "
                 f"Command: `{data['command'].strip()}`; machine: {data['machine']}, torch {data['torch']} "
                 f"({data['load']}), {data['date']}.")
     except (TypeError, KeyError, ValueError) as exc:
