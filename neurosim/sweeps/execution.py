@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from neurosim.errors import ConfigError, arg
+from neurosim.io import atomic_write_json
 from neurosim.sweeps.cluster import run_points
 from neurosim.sweeps.locks import hold_lock
 from neurosim.sweeps.plan import plan, record_session, write_manifest
 from neurosim.sweeps.progress import Progress
 from neurosim.sweeps.report import collect_rows, format_table, report, write_results
 from neurosim.sweeps.spec import Point, SweepSpec
+from neurosim.sweeps.state import POINT_FILE, read_json
 from neurosim.sweeps.worker import PointTask
 
 
@@ -90,9 +92,25 @@ def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | No
         return _sweep(spec, points, todo, out_dir, workers, scheduler, threads, progress)
 
 
+def requeue(out_dir: Path, todo: list[Point]) -> None:
+    """Mark the points about to run again after a failure as pending in their own records, so
+    that a report of the folder while they wait (``neurosim report``, a publish) does not show
+    the old failure as their state; the failure stays in the record as ``previous_error``."""
+    for point in todo:
+        path = out_dir / "points" / point.name / POINT_FILE
+        record = read_json(path)
+        if record.get("status") in ("failed", "diverged"):
+            record.update(status="pending", previous_status=record["status"], previous_error=record.get("error", ""),
+                          error="")
+            if "traceback" in record:
+                record["previous_traceback"] = record.pop("traceback")
+            atomic_write_json(path, record)
+
+
 def _sweep(spec: SweepSpec, points: list[Point], todo: list[Point], out_dir: Path, workers: int | None,
            scheduler: str | None, threads: int | None, progress: bool) -> SweepResult:
     write_manifest(out_dir, spec, points)
+    requeue(out_dir, todo)
     rows = {row["point"]: row for row in collect_rows(out_dir)}
     for point in todo:
         rows[point.name].update(status="pending", error="")

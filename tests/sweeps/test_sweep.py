@@ -223,6 +223,32 @@ def test_restart_skips_finished_points_and_reruns_failed_ones(tmp_path, monkeypa
     assert json.loads((point / "sweep_point.json").read_text())["attempts"] == 2
 
 
+def test_a_failed_point_queued_again_reports_as_pending_while_it_waits(tmp_path, monkeypatch):
+    """A sweep started again runs its failed points again: while they wait, a report of the
+    folder (a publish of a long sweep) shows them pending, not their old failure, which their
+    record keeps as previous_error."""
+    from neurosim.sweeps import execution
+
+    spec = tiny(grid={"estimator.beta": [0.1, 0.3]})
+    out = tmp_path / "sweep"
+    neurosim.sweep(spec, out=out, workers=0, threads=1, progress=False)
+    point = out / "points" / "beta=0.3"
+    record = json.loads((point / "sweep_point.json").read_text())
+    for name in ("result.json", "checkpoint.pt", "metrics.jsonl"):
+        (point / name).unlink()
+    (point / "sweep_point.json").write_text(json.dumps({**record, "status": "failed", "error": "boom"}))
+    seen = {}
+
+    def waiting(spec, todo, out_dir, *args, **kwargs):  # the points are queued, none has started
+        seen["rows"] = neurosim.report(out_dir).rows
+
+    monkeypatch.setattr(execution, "run_points", waiting)
+    neurosim.sweep(spec, out=out, workers=0, threads=1, progress=False)
+    assert [r["status"] for r in seen["rows"]] == ["done", "pending"]
+    saved = json.loads((point / "sweep_point.json").read_text())
+    assert saved["status"] == "pending" and saved["previous_error"] == "boom" and saved["error"] == ""
+
+
 def test_run_killed_between_last_checkpoint_and_result_is_not_lost(tmp_path):
     spec = tiny()
     out = tmp_path / "sweep"
