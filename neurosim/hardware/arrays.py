@@ -147,28 +147,38 @@ class DeviceArray:
 
     def _program_compiled(self, weight: Tensor, index: Tensor, n: Tensor, up: Tensor,
                           generator: torch.Generator | None) -> Change:
-        """``program`` compiled. A law with a compiled closed form (``ResponseLaw.compiled``) runs
-        inside one pass over the devices (``pulse_kernels.program``); a pulse-by-pulse law compiled
-        whole (``compiled_respond``, its noise its own) or a torch law runs between a compiled
-        read (``gather``) and write (``commit``). The normals of c2c and write noise come from the
-        run's generator in the torch path's order, so both paths give the same writes."""
+        """``program`` compiled. A law with a compiled closed form (``ResponseLaw.compiled``) or
+        a pulse-by-pulse law compiled whole (``compiled_respond``, its noise its own) runs inside
+        one pass over the devices (``pulse_kernels.program``, ``program_whole``); a torch law
+        (``measured``) runs between a compiled read (``gather``) and write (``commit``). The
+        normals of c2c and write noise come from the run's generator in the torch path's order,
+        so both paths give the same writes."""
         c = self.config
         presented = weight.view(-1)
         state = presented if self.hidden is None else self.hidden.view(-1)
         whole = self.law.compiled_respond(c)
         law = self.law.compiled(c) if whole is None else None
-        if law is not None:  # a closed form compiled: the whole write in one pass
+        if law is not None or whole is not None:  # the law compiled: the whole write in one pass
             stuck = self.stuck.view(-1) if c.stuck_fraction else None
             count = index.numel() if stuck is None else pulse_kernels.movable(stuck, index)
             if count == 0:
                 return Change(index[:0], weight.new_zeros(0))
             like = presented.new_empty(count)  # the normals drawn as the torch path draws them
-            c2c = normal_like(like, generator) if c.dw_min_std else None
-            noise = normal_like(like, generator) if self.hidden is not None else None
-            function, constants = law
-            most, moved, change = pulse_kernels.program(
-                function, constants, presented, state, self.per_device, stuck, index, n, up, c2c, c.dw_min_std,
-                noise, c.write_noise_std * c.step, self.pulses_up.view(-1), self.pulses_down.view(-1), MAX_PULSES)
+            counters = self.pulses_up.view(-1), self.pulses_down.view(-1)
+            if whole is not None:  # a pulse-by-pulse law with its own noise (numba's, seeded here)
+                seed = int(torch.randint(0, 2**32 - 1, (1,), generator=generator)) if c.dw_min_std else 0
+                noise = normal_like(like, generator) if self.hidden is not None else None
+                function, constants = whole
+                most, moved, change = pulse_kernels.program_whole(
+                    function, constants, presented, state, self.per_device, stuck, index, n, up, seed,
+                    float(c.dw_min_std), noise, c.write_noise_std * c.step, *counters, MAX_PULSES)
+            else:
+                c2c = normal_like(like, generator) if c.dw_min_std else None
+                noise = normal_like(like, generator) if self.hidden is not None else None
+                function, constants = law
+                most, moved, change = pulse_kernels.program(
+                    function, constants, presented, state, self.per_device, stuck, index, n, up, c2c, c.dw_min_std,
+                    noise, c.write_noise_std * c.step, *counters, MAX_PULSES)
             self._check_pulses(most, weight)
             return Change(moved, change)
         index, n, up, before, old, params, most = pulse_kernels.gather(
@@ -176,16 +186,9 @@ class DeviceArray:
         if index.numel() == 0:
             return Change(index, weight.new_zeros(0))
         self._check_pulses(most, weight)
-        if whole is not None:  # a pulse-by-pulse law compiled, its own noise included
-            function, constants = whole
-            seed = int(torch.randint(0, 2**32 - 1, (1,), generator=generator)) if c.dw_min_std else 0
-            base = torch.from_numpy(function(old.numpy(), n.numpy(), up.numpy(), *params.numpy(), seed,
-                                             float(c.dw_min_std), *constants))
-            change = c2c = None
-        else:
-            dw_up, dw_down, w_min, w_max = params.unbind(0)
-            base = self.law.respond(c, old, n, up, dw_up, dw_down, w_min, w_max, generator)
-            change = c2c = None
+        dw_up, dw_down, w_min, w_max = params.unbind(0)
+        base = self.law.respond(c, old, n, up, dw_up, dw_down, w_min, w_max, generator)
+        change = c2c = None
         # in the states' dtype, as the torch path draws them (a compiled law returns float64)
         noise = normal_like(old, generator) if self.hidden is not None else None
         moved = pulse_kernels.commit(base, change, c2c, c.dw_min_std, params, index, n, up, state, presented, noise,

@@ -135,6 +135,21 @@ def program(change: Any, constants: tuple[float, ...], presented: Tensor, state:
     return float(most), torch.from_numpy(moved), torch.from_numpy(out)
 
 
+def program_whole(respond: Any, constants: tuple[float, ...], presented: Tensor, state: Tensor,
+                  per_device: Tensor, stuck: Tensor | None, index: Tensor, n: Tensor, up: Tensor, seed: int,
+                  dw_min_std: float, noise: Tensor | None, noise_scale: float, pulses_up: Tensor,
+                  pulses_down: Tensor, limit: float) -> tuple[float, Tensor, Tensor]:
+    """``program`` for a pulse-by-pulse law compiled whole (``ResponseLaw.compiled_respond``):
+    its noise from numba's generator seeded with ``seed``; the write noise (``noise``) drawn by
+    the caller from the run's generator, as the torch path draws it."""
+    empty = _NO_NOISE.numpy()
+    most, moved, out = _compiled().program_whole_with(respond)(
+        presented.numpy(), state.numpy(), per_device.numpy(), (_NO_STUCK if stuck is None else stuck).numpy(),
+        index.numpy(), n.numpy(), up.numpy(), constants, seed, dw_min_std, empty if noise is None else noise.numpy(),
+        noise_scale, pulses_up.numpy(), pulses_down.numpy(), limit)
+    return float(most), torch.from_numpy(moved), torch.from_numpy(out)
+
+
 def pair_split(index: Tensor, n: Tensor, up: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """A differential pair's count split by sign (``pulse_kernels_numba.pair_split``)."""
     return tuple(torch.from_numpy(a) for a in _compiled().pair_split(index.numpy(), n.numpy(), up.numpy()))

@@ -499,3 +499,60 @@ def _build_program(change):
             c += 1
         return most, moved, out
     return program
+
+
+_WHOLE_PROGRAMS: dict = {}
+
+
+def program_whole_with(respond):
+    """The compiled ``program`` around a pulse-by-pulse law's per-device ``respond``
+    (``ResponseLaw.compiled_respond``: the law draws its own per-pulse noise), built once per law."""
+    if respond not in _WHOLE_PROGRAMS:
+        _WHOLE_PROGRAMS[respond] = _build_whole_program(respond)
+    return _WHOLE_PROGRAMS[respond]
+
+
+def _build_whole_program(respond):
+    @njit(nogil=True)
+    def program(presented, state, per_device, stuck, index, n, up, constants, seed, dw_min_std, noise,
+                noise_scale, pulses_up, pulses_down, limit):
+        """As the closed-form ``program``, with the law's own respond (its noise from numba's
+        generator, seeded with ``seed`` where ``dw_min_std``) in place of change + c2c."""
+        most = 0.0
+        keep = 0
+        for k in range(index.shape[0]):
+            if stuck.shape[0] and stuck[index[k]]:
+                continue
+            keep += 1
+            if n[k] > most or n[k] != n[k]:
+                most = n[k]
+        moved = np.empty(keep if most <= limit else 0, np.int64)
+        out = np.empty(moved.shape[0], presented.dtype)
+        if not most <= limit:
+            return most, moved, out
+        if dw_min_std:
+            np.random.seed(seed)
+        c = 0
+        for k in range(index.shape[0]):
+            d = index[k]
+            if stuck.shape[0] and stuck[d]:
+                continue
+            w_min, w_max = per_device[d, 2], per_device[d, 3]
+            before = presented[d]
+            v = respond(state[d], n[k], up[k], per_device[d, 0], per_device[d, 1], w_min, w_max, dw_min_std,
+                        constants)
+            state[d] = min(max(v, w_min), w_max)
+            v = state[d]  # as stored (the state's dtype), as the torch path rounds it
+            if noise.shape[0]:
+                v = v + noise[c] * noise_scale
+                presented[d] = v
+                v = presented[d]
+            moved[c] = d
+            out[c] = v - before
+            if up[k]:
+                pulses_up[d] += np.int64(n[k])
+            else:
+                pulses_down[d] += np.int64(n[k])
+            c += 1
+        return most, moved, out
+    return program

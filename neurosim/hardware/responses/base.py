@@ -92,10 +92,10 @@ class ResponseLaw:
 
     def compiled_respond(self, config: Any) -> tuple[Callable[..., Any], tuple[float, ...]] | None:
         """For a law whose noise is not ``respond``'s (a pulse-by-pulse law with noise at every
-        pulse): its ``respond`` compiled, (function, parameters), the function taking (w, n, up,
-        dw_up, dw_down, w_min, w_max, seed, dw_min_std) and the parameters and returning the
-        states after the pulses, noise included (drawn from numba's generator seeded with
-        ``seed``, itself drawn from the run's generator). None: ``compiled`` or torch."""
+        pulse): its ``respond`` of one device compiled, (function, parameters), the function a
+        numba one taking (w, n, up, dw_up, dw_down, w_min, w_max, dw_min_std, parameters) and
+        returning the state after the pulses, noise included (drawn from numba's generator,
+        which the write seeds once from the run's generator). None: ``compiled`` or torch."""
         return None
 
     def brian2_update(self, config: Any) -> list[str] | None:

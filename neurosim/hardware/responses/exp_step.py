@@ -50,8 +50,8 @@ class ExpStep(ResponseLaw):
 
     def compiled_respond(self, config):
         c = config
-        return compile_elementwise(_COMPILED, _build), (c.exp_A_up, c.exp_A_down, c.exp_gamma_up, c.exp_gamma_down,
-                                                         c.exp_a, c.exp_b)
+        return compile_elementwise(_COMPILED, _build), (float(c.exp_A_up), float(c.exp_A_down), float(c.exp_gamma_up),
+                                                         float(c.exp_gamma_down), float(c.exp_a), float(c.exp_b))
 
     def _pulses(self, config, w, n, up, dw_up, dw_down, w_min, w_max, generator, noisy: bool) -> Tensor:
         c = config
@@ -89,27 +89,24 @@ _COMPILED: dict = {}
 
 
 def _build(njit):
-    @njit(nogil=True)
-    def respond(w, n, up, dw_up, dw_down, w_min, w_max, seed, dw_min_std, a_up, a_down, g_up, g_down, exp_a, exp_b):
-        """``ExpStep.respond`` per device: its n pulses one at a time, each step's size with its
-        own multiplicative c2c noise, clipped at the bounds after each."""
-        if dw_min_std:
-            np.random.seed(seed)
-        out = np.empty(w.shape[0], np.float64)
-        for k in range(w.shape[0]):
-            if up[k]:
-                sign, dw, big_a, gamma = 1.0, dw_up[k], a_up, g_up
-            else:
-                sign, dw, big_a, gamma = -1.0, dw_down[k], a_down, g_down
-            lo, hi = w_min[k], w_max[k]
-            span = hi - lo
-            cur = np.float64(w[k])
-            for _ in range(int(n[k])):
-                z = 2 * exp_a * cur / span + exp_b
-                size = dw * max(1 - big_a * math.exp(sign * gamma * z), 0.0)
-                if dw_min_std:
-                    size *= 1 + dw_min_std * np.random.standard_normal()
-                cur = min(max(cur + sign * size, lo), hi)
-            out[k] = cur
-        return out
+    @njit(nogil=True, inline="always")
+    def respond(w, n, up, dw_up, dw_down, w_min, w_max, dw_min_std, constants):
+        """``ExpStep.respond`` of one device: its n pulses one at a time, each step's size with
+        its own multiplicative c2c noise (numba's generator, seeded by the write), clipped at the
+        bounds after each; returns the state after them."""
+        a_up, a_down, g_up, g_down, exp_a, exp_b = constants
+        if up:
+            sign, dw, big_a, gamma = 1.0, dw_up, a_up, g_up
+        else:
+            sign, dw, big_a, gamma = -1.0, dw_down, a_down, g_down
+        lo, hi = w_min, w_max
+        span = hi - lo
+        cur = np.float64(w)
+        for _ in range(int(n)):
+            z = 2 * exp_a * cur / span + exp_b
+            size = dw * max(1 - big_a * math.exp(sign * gamma * z), 0.0)
+            if dw_min_std:
+                size *= 1 + dw_min_std * np.random.standard_normal()
+            cur = min(max(cur + sign * size, lo), hi)
+        return cur
     return respond
