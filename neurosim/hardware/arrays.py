@@ -188,12 +188,9 @@ class DeviceArray:
         self._check_pulses(most, weight)
         dw_up, dw_down, w_min, w_max = params.unbind(0)
         base = self.law.respond(c, old, n, up, dw_up, dw_down, w_min, w_max, generator)
-        change = c2c = None
-        # in the states' dtype, as the torch path draws them (a compiled law returns float64)
         noise = normal_like(old, generator) if self.hidden is not None else None
-        moved = pulse_kernels.commit(base, change, c2c, c.dw_min_std, params, index, n, up, state, presented, noise,
-                                     c.write_noise_std * c.step, self.pulses_up.view(-1), self.pulses_down.view(-1),
-                                     before)
+        moved = pulse_kernels.commit(base, params, index, n, up, state, presented, noise, c.write_noise_std * c.step,
+                                     self.pulses_up.view(-1), self.pulses_down.view(-1), before)
         return Change(index, moved)
 
     @staticmethod

@@ -188,20 +188,16 @@ def gather(presented: Tensor, state: Tensor, per_device: Tensor, stuck: Tensor |
     return (*(torch.from_numpy(a) for a in out[:6]), float(out[6]))
 
 
-def commit(base: Tensor, change: Any, c2c: Tensor | None, c2c_std: float, params: Tensor, index: Tensor,
-           n: Tensor, up: Tensor, state: Tensor, presented: Tensor, noise: Tensor | None, noise_scale: float,
-           pulses_up: Tensor, pulses_down: Tensor, before: Tensor) -> Tensor:
-    """What ``DeviceArray.program`` writes after the law, in one call: the new states (``base``
-    plus the law's ``change`` and the cycle-to-cycle noise from the normals ``c2c``, where given)
-    clipped at the devices' bounds into ``state``, under write noise the presented weights
-    (state plus ``noise`` times ``noise_scale``), the pulse counters; returns the change of the
-    presented weights at ``index``."""
-    empty = _NO_NOISE.numpy()
+def commit(base: Tensor, params: Tensor, index: Tensor, n: Tensor, up: Tensor, state: Tensor, presented: Tensor,
+           noise: Tensor | None, noise_scale: float, pulses_up: Tensor, pulses_down: Tensor, before: Tensor) -> Tensor:
+    """What ``DeviceArray.program`` writes after a torch law, in one call: the new states
+    (``base``) clipped at the devices' bounds into ``state``, under write noise the presented
+    weights (state plus ``noise`` times ``noise_scale``), the pulse counters; returns the change
+    of the presented weights at ``index``."""
     out = _compiled().commit(
-        base.contiguous().numpy(), empty if change is None else change, empty if c2c is None else c2c.numpy(),
-        c2c_std, params.numpy(), index.numpy(), n.numpy(), up.numpy(), state.numpy(), presented.numpy(),
-        empty if noise is None else noise.numpy(), noise_scale, pulses_up.numpy(), pulses_down.numpy(),
-        before.numpy())
+        base.contiguous().numpy(), params.numpy(), index.numpy(), n.numpy(), up.numpy(), state.numpy(),
+        presented.numpy(), _NO_NOISE.numpy() if noise is None else noise.numpy(), noise_scale, pulses_up.numpy(),
+        pulses_down.numpy(), before.numpy())
     return torch.from_numpy(out)
 
 

@@ -321,23 +321,15 @@ def gather(presented, state, per_device, stuck, index, n, up):
 
 
 @njit(cache=True, nogil=True)
-def commit(base, change, c2c, c2c_std, params, index, n, up, state, presented, noise, noise_scale,
-           pulses_up, pulses_down, before):
-    """What a write does after its law: the new states (``base``, plus the law's ``change`` and
-    the cycle-to-cycle noise ``c2c`` (normals) * c2c_std * mean step * sqrt(n) where given:
-    empty arrays are not) clipped at each device's bounds and stored (``state``: the hidden
-    state under write noise, which then presents itself plus ``noise`` times ``noise_scale``),
-    the pulse counters, and the change of the presented weights (returned). ``params`` [4, k]:
-    dw_up, dw_down, w_min, w_max."""
+def commit(base, params, index, n, up, state, presented, noise, noise_scale, pulses_up, pulses_down, before):
+    """What a write does after a torch law: the new states (``base``) clipped at each device's
+    bounds and stored (``state``: the hidden state under write noise, which then presents itself
+    plus ``noise`` times ``noise_scale``), the pulse counters, and the change of the presented
+    weights (returned). ``params`` [4, k]: dw_up, dw_down, w_min, w_max."""
     out = np.empty(index.shape[0], presented.dtype)
     for k in range(index.shape[0]):
         d = index[k]
-        v = np.float64(base[k])
-        if change.shape[0]:
-            v += change[k]
-        if c2c.shape[0]:
-            v += c2c[k] * c2c_std * (params[0, k] if up[k] else params[1, k]) * math.sqrt(n[k])
-        v = min(max(v, params[2, k]), params[3, k])
+        v = min(max(np.float64(base[k]), params[2, k]), params[3, k])
         state[d] = v
         v = state[d]  # as stored (the state's dtype), as the torch path rounds it
         if noise.shape[0]:

@@ -25,6 +25,8 @@ LAWS = {
     "nonlinear": {"response": "nonlinear", "states": 64, "a_up": 0.3, "a_down": 0.6},
     "exp_step": {"response": "exp_step", "exp_A_up": 0.2, "exp_A_down": 0.2, "exp_gamma_up": 1.0,
                  "exp_gamma_down": 1.0, "exp_a": 0.5, "exp_b": 0.0},  # pulse by pulse, compiled whole
+    # a torch law between the compiled read and write (gather, commit)
+    "measured": {"response": "measured", "measured_up": [1.5, 1.0, 0.4], "measured_down": [0.3, 1.0, 1.6]},
 }
 SPREADS = {"dw_min_dtod": 0.3, "up_down": 0.1, "up_down_dtod": 0.05, "w_bounds_dtod": 0.1}
 
