@@ -274,6 +274,11 @@ class DifferentialArray:
         for array, g, side in ((self.plus, self.g_plus, flat_nonzero(up)), (self.minus, self.g_minus, flat_nonzero(~up))):
             array.program(g, index.index_select(0, side), n.index_select(0, side),
                           torch.ones(side.shape, dtype=torch.bool, device=up.device), generator)
+        return self._finish(weight, index)
+
+    def _finish(self, weight: Tensor, index: Tensor) -> Change:
+        """After both halves are programmed at ``index``: the refresh where needed, then
+        w = G+ - G- where it may have changed (torch operations)."""
         touched = index
         threshold = self.config.refresh_threshold
         if threshold is not None:
@@ -295,12 +300,7 @@ class DifferentialArray:
         self.minus.program(self.g_minus, minus_i, minus_n, ones[:minus_i.numel()], generator)
         threshold = self.config.refresh_threshold
         if threshold is not None and self._above is None:  # the first check reads every pair: torch
-            touched = self._refresh_where_needed(index, threshold)
-            flat = weight.view(-1)
-            before = flat.index_select(0, touched)
-            after = self.g_plus.view(-1).index_select(0, touched) - self.g_minus.view(-1).index_select(0, touched)
-            flat.index_copy_(0, touched, after)
-            return Change(touched, after - before)
+            return self._finish(weight, index)
         g_plus, g_minus = self.g_plus.view(-1), self.g_minus.view(-1)
         previous = self._above if threshold is not None else index[:0]
         touched, change, above, refreshes, pulses = pulse_kernels.pair_finish(

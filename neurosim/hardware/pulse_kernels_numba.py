@@ -284,24 +284,34 @@ def _merge(index, n, up, split, count):
     return out_i, out_n, out_u
 
 
+@njit(inline="always")
+def _movable_and_most(stuck, index, n):
+    """How many devices at ``index`` are not ``stuck`` (empty: none), and their largest count
+    (NaN if any is: nothing compares above it, so it stays and the caller refuses the write)."""
+    keep = 0
+    most = 0.0
+    for k in range(index.shape[0]):
+        if stuck.shape[0] and stuck[index[k]]:
+            continue
+        keep += 1
+        if n[k] > most or n[k] != n[k]:
+            most = n[k]
+    return keep, most
+
+
 @njit(cache=True, nogil=True)
 def gather(presented, state, per_device, stuck, index, n, up):
     """What a write reads before its response law: the devices at ``index`` less the stuck ones
     (``stuck`` empty: none), with their pulses and signs, the weights the array presents there
     (``before``), their true states (``old``: ``state`` is the hidden state under write noise, or
     ``presented``), their four parameters and the largest count."""
-    keep = index.shape[0]
-    if stuck.shape[0]:
-        keep = 0
-        for k in range(index.shape[0]):
-            keep += not stuck[index[k]]
+    keep, most = _movable_and_most(stuck, index, n)
     idx = np.empty(keep, np.int64)
     pulses = np.empty(keep, n.dtype)
     sign = np.empty(keep, np.bool_)
     before = np.empty(keep, presented.dtype)
     old = np.empty(keep, presented.dtype)
     params = np.empty((4, keep), per_device.dtype)
-    most = 0.0
     c = 0
     for k in range(index.shape[0]):
         d = index[k]
@@ -314,8 +324,6 @@ def gather(presented, state, per_device, stuck, index, n, up):
         old[c] = state[d]
         for q in range(4):
             params[q, c] = per_device[d, q]
-        if n[k] > most or n[k] != n[k]:  # a NaN stays (nothing compares above it): the caller refuses it
-            most = n[k]
         c += 1
     return idx, pulses, sign, before, old, params, most
 
@@ -440,6 +448,11 @@ def program_with(change):
     return _PROGRAMS[change]
 
 
+# The per-device store (state, write noise, counters) is written out in each of the three loops
+# that need it (``commit``, both ``program`` kernels): a helper taking the arrays, even inlined,
+# made the loop about 7x slower (array arguments per device).
+
+
 def _build_program(change):
     @njit(nogil=True)
     def program(presented, state, per_device, stuck, index, n, up, constants, c2c, c2c_std, noise, noise_scale,
@@ -452,14 +465,7 @@ def _build_program(change):
         under write noise it presents its state plus ``noise`` * noise_scale; its counters add
         the pulses. Nothing is written where the largest count is above ``limit`` (or NaN): the
         caller refuses the write."""
-        most = 0.0
-        keep = 0
-        for k in range(index.shape[0]):
-            if stuck.shape[0] and stuck[index[k]]:
-                continue
-            keep += 1
-            if n[k] > most or n[k] != n[k]:  # a NaN stays (nothing compares above it)
-                most = n[k]
+        keep, most = _movable_and_most(stuck, index, n)
         moved = np.empty(keep if most <= limit else 0, np.int64)
         out = np.empty(moved.shape[0], presented.dtype)
         if not most <= limit:
@@ -510,14 +516,7 @@ def _build_whole_program(respond):
                 noise_scale, pulses_up, pulses_down, limit):
         """As the closed-form ``program``, with the law's own respond (its noise from numba's
         generator, seeded with ``seed`` where ``dw_min_std``) in place of change + c2c."""
-        most = 0.0
-        keep = 0
-        for k in range(index.shape[0]):
-            if stuck.shape[0] and stuck[index[k]]:
-                continue
-            keep += 1
-            if n[k] > most or n[k] != n[k]:
-                most = n[k]
+        keep, most = _movable_and_most(stuck, index, n)
         moved = np.empty(keep if most <= limit else 0, np.int64)
         out = np.empty(moved.shape[0], presented.dtype)
         if not most <= limit:
@@ -533,7 +532,8 @@ def _build_whole_program(respond):
             before = presented[d]
             v = respond(state[d], n[k], up[k], per_device[d, 0], per_device[d, 1], w_min, w_max, dw_min_std,
                         constants)
-            state[d] = min(max(v, w_min), w_max)
+            v = min(max(v, w_min), w_max)
+            state[d] = v
             v = state[d]  # as stored (the state's dtype), as the torch path rounds it
             if noise.shape[0]:
                 v = v + noise[c] * noise_scale
