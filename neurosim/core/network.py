@@ -69,6 +69,7 @@ def build_network(config: Config, device: torch.device | str = "cpu",
         cost = MSECost()
     synapses = build_synapses(config, model, model.param_groups() + cost.param_groups())
     model.read_side = getattr(synapses, "read_side", None)
+    model.fused = config.compute.fused
     return Network(model, cost, build_estimator(model, cost, config.estimator, synapses), synapses)
 
 

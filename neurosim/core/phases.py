@@ -21,7 +21,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from neurosim.core.losses import Cost
+from neurosim.core import fused
+from neurosim.core.losses import Cost, MSECost
 from neurosim.core.models import LayeredModel, State
 from neurosim.errors import ConfigError
 
@@ -69,8 +70,8 @@ Force = Callable[[State, "Tensor | None"], "Tensor | None"]
 
 
 def iterate(model: LayeredModel, drive: list[Tensor], state: State, steps: int, tol: float | None = None,
-            every: int = 1, per_sample: bool = False, force: Force | None = None
-            ) -> tuple[State, int, Tensor | None]:
+            every: int = 1, per_sample: bool = False, force: Force | None = None,
+            pull: tuple[Tensor, float] | None = None) -> tuple[State, int, Tensor | None]:
     """``steps`` steps of the dynamics, or fewer once settled within ``tol``.
 
     Returns the state, the steps run and, ``per_sample``, the steps each sample ran. Per batch,
@@ -80,7 +81,17 @@ def iterate(model: LayeredModel, drive: list[Tensor], state: State, steps: int, 
     as a smaller batch (their rows of the drive, ``LayeredModel.select_rows``), which on a
     network whose cost grows with the batch (convolutions, large layers) saves the steps the
     settled samples would have wasted. Each sample then ends as it would relaxed alone.
+
+    ``pull`` = (target, scale) says that ``force`` is scale * (target - output) (the mean-squared
+    cost's): with it, or without a force, a phase the model can run compiled
+    (``LayeredModel.fused_operands``, ``neurosim.core.fused``) runs as one call.
     """
+    if not per_sample and (force is None or pull is not None) and fused.usable(state):
+        operands = model.fused_operands()
+        if operands is not None:
+            target, scale = pull if pull is not None else (None, 0.0)
+            new, used = fused.relax(operands, drive, state, steps, tol, every, target, scale)
+            return new, used, None
     if tol is None or not per_sample:
         used = 0
         for _ in range(steps):
@@ -151,7 +162,8 @@ def relax_nudged(model: LayeredModel, drive: list[Tensor], state: State, steps: 
         target = y if rows is None else y.index_select(0, rows)
         return cost.force(model.output(current), target).mul_(scale)
 
-    state, used, per = iterate(model, drive, state, steps, tol, every, per_sample, force)
+    pull = (y, scale) if type(cost) is MSECost else None
+    state, used, per = iterate(model, drive, state, steps, tol, every, per_sample, force, pull)
     _count(counter, "nudged", used, per)
     return state
 

@@ -35,7 +35,7 @@ from neurosim.backends import get_backend
 from neurosim.backends.base import CHECKPOINT, Backend, Epoch, prepare
 from neurosim.backends.torch import evaluate  # noqa: F401  (its old home: studies and tests import it here)
 
-RESUMABLE_CHANGES = {"name", "train.epochs", "compute.device", "compute.threads", "data.dir", "data.download",
+RESUMABLE_CHANGES = {"name", "train.epochs", "compute.device", "compute.threads", "compute.fused", "data.dir", "data.download",
                      "gdu", "gdu.etas", "gdu.batch_size", "gdu.synapses_per_layer", "gdu.seed",
                      "estimator.tol_scope", "estimator.tol_every"}
 """Keys that may differ between an interrupted run and its resumption: what it is called, where it

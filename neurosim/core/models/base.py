@@ -67,6 +67,8 @@ class LayeredModel(nn.Module):
     read noise, DAC, ADC of an analog array)."""
     read_side = None
     """A ``ReadSide`` when the synapses' devices read imperfectly; None reads the weights exactly."""
+    fused = True
+    """Whether phases may run compiled (``compute.fused``; ``fused_operands`` decides where they can)."""
 
     def __init__(self, sizes: list[int], activation: Activation, generator: torch.Generator,
                  dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
@@ -128,6 +130,11 @@ class LayeredModel(nn.Module):
 
     def output(self, state: State) -> Tensor:
         return state[-1]
+
+    def fused_operands(self) -> dict | None:
+        """The operands of a compiled relaxation (``neurosim.core.fused``), or None: this model
+        steps in torch. Only the prototypical model (and vector fields) compile."""
+        return None
 
     def select_rows(self, drive: list[Tensor], keep: Tensor) -> list[Tensor]:
         """The drive of the samples a boolean row mask ``keep`` marks, for a phase whose settled

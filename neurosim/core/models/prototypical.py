@@ -59,6 +59,21 @@ class PrototypicalModel(LayeredModel):
         was a tenth of a batch-20 step's time)."""
         return list(self.weights)[1:]
 
+    def fused_operands(self) -> dict | None:
+        """What ``neurosim.core.fused`` needs to run this model's phases compiled, or None where
+        the compiled loop would not compute this step: a read side, an activation it does not
+        know, or a subclass with a step of its own. Forward matrices W_2..W_N as they are;
+        feedback matrices [size_{n+1}, size_n] contiguous (a vector field's B^T copied once per
+        phase, the weights are fixed during it)."""
+        from neurosim.core.fused import ACTIVATIONS
+
+        if (not self.fused or self.read_side is not None or self.activation.name not in ACTIVATIONS
+                or type(self)._step is not PrototypicalModel._step or type(self).step is not PrototypicalModel.step):
+            return None
+        return {"forward": [w.detach() for w in list(self.weights)[1:]],
+                "feedback": [f.detach().contiguous() for f in self._feedbacks()],
+                "gain": self.activation.gain, "dt": self.dt, "activation": ACTIVATIONS[self.activation.name]}
+
     def _step(self, state: State, drive: list[Tensor], force: Tensor | None,
               primes: list[Tensor] | None) -> State:
         """The step; with a list ``primes``, also appends rho'(a^n) of each layer's pre-activation

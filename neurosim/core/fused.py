@@ -1,0 +1,170 @@
+"""A whole relaxation phase of the fully connected model in one compiled call (``compute.fused``).
+
+At the papers' batch of 20 a step of the 784-512-10 network is two small matrix products and
+a few elementwise passes; torch spends most of a step's ~30 us dispatching them (two ``addmm``
+of ~6 and ~9 us for 100k multiply-adds each, ``sigmoid_`` and ``lerp`` per layer), not
+computing. Here the T (or K) steps of a phase run inside one numba loop: each layer's
+pre-activation, nonlinearity, damping and, in the nudged phase, the mean-squared force, in one
+pass over a sample's neurons, with the settling check of ``estimator.tol`` computed on the way.
+
+Same model, same arithmetic up to float32 rounding: the products sum in another order, and the
+sigmoid's exp is a polynomial (Cephes' expf, within 2 ulp of torch's, vectorised by the
+compiler: the libm call would not be). Tests hold every phase against the eager step.
+
+Used where it computes exactly what ``PrototypicalModel.step`` would (the model says so through
+``fused_operands``): float32 on the CPU, no autograd (BPTT's unrolled steps stay in torch), no
+read side (read noise, DAC, ADC), the mean-squared cost's force, one tolerance for the whole
+batch. Anything else runs the eager step, as does ``compute.fused: false``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+ACTIVATIONS = {"sigmoid": 0, "hard_sigmoid": 1, "tanh": 2}
+"""The nonlinearities compiled here, by code; the pre-activation reaching them is already
+scaled and shifted (``Activation.apply_``)."""
+
+_kernel = None
+
+
+def relax(operands: dict, drive: list[Tensor], state: list[Tensor], steps: int, tol: float | None,
+          every: int, target: Tensor | None, scale: float) -> tuple[list[Tensor], int]:
+    """Run up to ``steps`` steps from ``state``; returns the new state and the steps run.
+
+    ``operands`` is the model's ``fused_operands()``; with a ``target`` the output takes the
+    force ``scale * (target - s_out)`` after each step, as ``relax_nudged`` adds it."""
+    global _kernel
+    if _kernel is None:
+        _kernel = _compile()
+    sizes = [s.shape[1] for s in state]
+    offsets = np.cumsum([0] + sizes).astype(np.int64)
+    batch = state[0].shape[0]
+    buffers = torch.cat(state, 1), torch.empty(batch, int(offsets[-1]), dtype=state[0].dtype)
+    biases = torch.cat([torch.zeros(sizes[0], dtype=state[0].dtype), *(d.reshape(-1) for d in drive[1:])])
+    out = torch.empty(batch, sizes[-1], dtype=state[0].dtype) if target is None else target.contiguous()
+    used, last = _kernel(buffers[0].numpy(), buffers[1].numpy(), drive[0].contiguous().numpy(), biases.numpy(),
+                         tuple(w.numpy() for w in operands["forward"]),
+                         tuple(f.numpy() for f in operands["feedback"]), offsets,
+                         np.float32(operands["gain"]), np.float32(operands["dt"]), operands["activation"], steps,
+                         -1.0 if tol is None else float(tol), every, out.numpy(),
+                         np.float32(scale if target is not None else 0.0))
+    final = buffers[last]
+    return [final[:, int(offsets[n]):int(offsets[n + 1])].clone() for n in range(len(sizes))], int(used)
+
+
+def _compile():
+    """The kernel, compiled on first use (numba is imported only then; cached on disk)."""
+    from numba import njit, types
+    from numba.extending import intrinsic
+    from llvmlite import ir
+
+    @intrinsic
+    def as_float32(typingctx, bits):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.FloatType())
+        return types.float32(types.int32), codegen
+
+    fast = dict(fastmath=True, error_model="numpy", cache=True)
+
+    @njit(inline="always", **fast)
+    def exp(x):  # Cephes expf: 2^k p(r), r = x - k ln 2; the 2^k written into the exponent bits
+        x = min(max(x, np.float32(-87.0)), np.float32(88.0))
+        k = np.floor(x * np.float32(1.44269504088896341) + np.float32(0.5))
+        r = x - k * np.float32(0.693359375) - k * np.float32(-2.12194440e-4)
+        p = np.float32(1.9875691500e-4)
+        p = p * r + np.float32(1.3981999507e-3)
+        p = p * r + np.float32(8.3334519073e-3)
+        p = p * r + np.float32(4.1665795894e-2)
+        p = p * r + np.float32(1.6666665459e-1)
+        p = p * r + np.float32(5.0000001201e-1)
+        return (p * r * r + r + np.float32(1.0)) * as_float32((np.int32(k) + np.int32(127)) << np.int32(23))
+
+    @njit(inline="always", **fast)
+    def activate(a, code):
+        if code == 0:
+            return np.float32(1.0) / (np.float32(1.0) + exp(-a))
+        if code == 1:
+            return min(max(a, np.float32(0.0)), np.float32(1.0))
+        return np.float32(2.0) / (np.float32(1.0) + exp(np.float32(-2.0) * a)) - np.float32(1.0)
+
+    @njit(**fast)
+    def layer(old, new, lo, hi, w, below, f, above, bias, gain, dt, code):
+        """One layer of one sample: old and new are that sample's rows (1-D, contiguous). Every
+        loop indexes a slice from 0, so that the compiler sees non-negative indices (no
+        negative-index wraparound) and vectorises it."""
+        out, start, drive = new[lo:hi], old[lo:hi], bias[lo:hi]
+        width = hi - lo
+        if w is not None:  # forward drive from the layer below: one dot product per neuron
+            source = old[below:below + w.shape[1]]
+            for j in range(width):
+                row = w[j]
+                acc = np.float32(0.0)
+                for i in range(row.shape[0]):
+                    acc += source[i] * row[i]
+                out[j] = drive[j] + gain * acc
+        if f is not None:  # feedback from the layer above: a sum of its matrix's rows
+            source = old[above:above + f.shape[0]]
+            for k in range(f.shape[0]):
+                v = gain * source[k]
+                row = f[k]
+                for j in range(width):
+                    out[j] += v * row[j]
+        for j in range(width):
+            s = activate(out[j], code)
+            out[j] = start[j] + dt * (s - start[j]) if dt != np.float32(1.0) else s
+
+    @njit(**fast)
+    def kernel(current, spare, drive0, biases, forward, feedback, offsets, gain, dt, code, steps, tol, every,
+               target, scale):
+        batch, layers = current.shape[0], offsets.shape[0] - 1
+        total, last_lo = offsets[layers], offsets[layers - 1]
+        used, which = 0, 0  # which: the buffer holding the current state (0: current, 1: spare)
+        for _ in range(steps):
+            for b in range(batch):
+                old = current[b] if which == 0 else spare[b]
+                new = spare[b] if which == 0 else current[b]
+                d, first = drive0[b], new[:offsets[1]]
+                for j in range(d.shape[0]):
+                    first[j] = d[j]
+                layer(old, new, 0, offsets[1], None, 0, feedback[0], offsets[1], biases, gain, dt, code)
+                for n in range(1, layers - 1):
+                    layer(old, new, offsets[n], offsets[n + 1], forward[n - 1], offsets[n - 1], feedback[n],
+                          offsets[n + 1], biases, gain, dt, code)
+                layer(old, new, last_lo, total, forward[layers - 2], offsets[layers - 2], None, 0, biases, gain,
+                      dt, code)
+                if scale != np.float32(0.0):  # the nudge, from the output before the step (cost.force)
+                    t, out, start = target[b], new[last_lo:total], old[last_lo:total]
+                    for j in range(t.shape[0]):
+                        out[j] += scale * (t[j] - start[j])
+            used += 1
+            which = 1 - which
+            if tol >= 0.0 and used % every == 0:
+                moved = np.float32(0.0)
+                for b in range(batch):
+                    x, y = current[b], spare[b]
+                    for j in range(x.shape[0]):
+                        moved = max(moved, abs(x[j] - y[j]))
+                if moved < tol:
+                    break
+        return used, which
+
+    return kernel
+
+
+def usable(state: list[Tensor]) -> bool:
+    """Whether a phase from this state can run compiled: float32 CPU tensors, no autograd, and
+    numba importable (it is a dependency; a broken install falls back rather than fails)."""
+    if torch.is_grad_enabled() or len(state) < 2:
+        return False
+    if any(s.dtype != torch.float32 or s.device.type != "cpu" or s.requires_grad for s in state):
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # pragma: no cover
+        return False
+    return True
+
+
