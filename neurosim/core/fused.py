@@ -27,6 +27,17 @@ ACTIVATIONS = {"sigmoid": 0, "hard_sigmoid": 1, "tanh": 2}
 """The nonlinearities compiled here, by code; the pre-activation reaching them is already
 scaled and shifted (``Activation.apply_``)."""
 
+MAX_MATRIX = 32_768
+"""The largest W_2..W_N (elements) the compiled loop takes. Its products are plain loops, one
+sample at a time: they beat torch's dispatch on thin matrices (P-1h's 10 x 512 W_2: 1.5x the
+whole training step at batch 20), but not a library product on a square one (P-2h's 512 x 512
+ran at 0.6x the eager step), which stays in torch."""
+
+PARALLEL_BATCH = 64
+"""From this batch on, with more than one torch thread, a step's samples are shared among that
+many threads (numba's ``prange``); below it one thread is faster (a parallel region's start
+costs more than a small batch's step)."""
+
 _kernel = None
 
 
@@ -39,13 +50,21 @@ def relax(operands: dict, drive: list[Tensor], state: list[Tensor], steps: int, 
     global _kernel
     if _kernel is None:
         _kernel = _compile()
+    threads = torch.get_num_threads()
+    if threads > 1 and state[0].shape[0] >= PARALLEL_BATCH:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        kernel = _kernel[1]
+    else:
+        kernel = _kernel[0]
     sizes = [s.shape[1] for s in state]
     offsets = np.cumsum([0] + sizes).astype(np.int64)
     batch = state[0].shape[0]
     buffers = torch.cat(state, 1), torch.empty(batch, int(offsets[-1]), dtype=state[0].dtype)
     biases = torch.cat([torch.zeros(sizes[0], dtype=state[0].dtype), *(d.reshape(-1) for d in drive[1:])])
     out = torch.empty(batch, sizes[-1], dtype=state[0].dtype) if target is None else target.contiguous()
-    used, last = _kernel(buffers[0].numpy(), buffers[1].numpy(), drive[0].contiguous().numpy(), biases.numpy(),
+    used, last = kernel(buffers[0].numpy(), buffers[1].numpy(), drive[0].contiguous().numpy(), biases.numpy(),
                          tuple(w.numpy() for w in operands["forward"]),
                          tuple(f.numpy() for f in operands["feedback"]), offsets,
                          np.float32(operands["gain"]), np.float32(operands["dt"]), operands["activation"], steps,
@@ -57,7 +76,22 @@ def relax(operands: dict, drive: list[Tensor], state: list[Tensor], steps: int, 
 
 def _compile():
     """The kernel, compiled on first use (numba is imported only then; cached on disk)."""
-    from numba import njit, types
+    import os
+
+    import numba
+    from numba import njit, prange, types
+
+    if "NUMBA_THREADING_LAYER" not in os.environ:  # share torch's OpenMP runtime: with numba's own
+        # thread pool beside it, torch's spinning OpenMP workers took the second core (a parallel
+        # phase at batch 128 on 2 threads ran at half the single-thread speed). Set in the
+        # environment, not numba.config: numba reloads its config from there when it compiles.
+        try:
+            from numba.np.ufunc import omppool  # noqa: F401
+
+            os.environ["NUMBA_THREADING_LAYER"] = "omp"
+            numba.config.reload_config()
+        except ImportError:  # pragma: no cover - numba built without OpenMP: its default pool
+            pass
     from numba.extending import intrinsic
     from llvmlite import ir
 
@@ -116,14 +150,13 @@ def _compile():
             s = activate(out[j], code)
             out[j] = start[j] + dt * (s - start[j]) if dt != np.float32(1.0) else s
 
-    @njit(**fast)
     def kernel(current, spare, drive0, biases, forward, feedback, offsets, gain, dt, code, steps, tol, every,
                target, scale):
         batch, layers = current.shape[0], offsets.shape[0] - 1
         total, last_lo = offsets[layers], offsets[layers - 1]
         used, which = 0, 0  # which: the buffer holding the current state (0: current, 1: spare)
         for _ in range(steps):
-            for b in range(batch):
+            for b in prange(batch):  # samples are independent within a step
                 old = current[b] if which == 0 else spare[b]
                 new = spare[b] if which == 0 else current[b]
                 d, first = drive0[b], new[:offsets[1]]
@@ -151,13 +184,16 @@ def _compile():
                     break
         return used, which
 
-    return kernel
+    return njit(**fast)(kernel), njit(parallel=True, **fast)(kernel)
 
 
-def usable(state: list[Tensor]) -> bool:
-    """Whether a phase from this state can run compiled: float32 CPU tensors, no autograd, and
-    numba importable (it is a dependency; a broken install falls back rather than fails)."""
+def usable(state: list[Tensor], operands: dict) -> bool:
+    """Whether a phase from this state runs compiled: float32 CPU tensors, no autograd, thin
+    matrices (``MAX_MATRIX``) and numba importable (a dependency; a broken install falls back
+    rather than fails)."""
     if torch.is_grad_enabled() or len(state) < 2:
+        return False
+    if any(w.numel() > MAX_MATRIX for w in operands["forward"]):
         return False
     if any(s.dtype != torch.float32 or s.device.type != "cpu" or s.requires_grad for s in state):
         return False

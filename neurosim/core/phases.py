@@ -86,9 +86,9 @@ def iterate(model: LayeredModel, drive: list[Tensor], state: State, steps: int, 
     cost's): with it, or without a force, a phase the model can run compiled
     (``LayeredModel.fused_operands``, ``neurosim.core.fused``) runs as one call.
     """
-    if not per_sample and (force is None or pull is not None) and fused.usable(state):
+    if not per_sample and (force is None or pull is not None):
         operands = model.fused_operands()
-        if operands is not None:
+        if operands is not None and fused.usable(state, operands):
             target, scale = pull if pull is not None else (None, 0.0)
             new, used = fused.relax(operands, drive, state, steps, tol, every, target, scale)
             return new, used, None

@@ -133,9 +133,13 @@ def test_training_steps_match_with_and_without_fusion(estimator):
 def test_phases_the_compiled_loop_does_not_compute_step_in_torch():
     net = network()
     model, (x, y) = net.model, batch(net)
-    assert not fused.usable([s.double() for s in model.init_state(BATCH)])  # float64: the checks' precision
+    operands = model.fused_operands()
+    assert fused.usable(model.init_state(BATCH), operands)
+    assert not fused.usable([s.double() for s in model.init_state(BATCH)], operands)  # the checks' float64
     with torch.enable_grad():
-        assert not fused.usable(model.init_state(BATCH))  # BPTT's unrolled steps need autograd
+        assert not fused.usable(model.init_state(BATCH), operands)  # BPTT's unrolled steps need autograd
+    wide = network(layers=(12, 200, 200, 4))  # a square 200 x 200 W_2: a library product is faster
+    assert not fused.usable(wide.model.init_state(BATCH), wide.model.fused_operands())
     ce = network(layers=(12, 9, 7, 4), loss="cross_entropy")  # the read-out's force is not a pull to y
     drive = ce.model.prepare(x)
     free = relax(ce.model, drive, ce.model.init_state(BATCH), 30)
@@ -146,7 +150,7 @@ def test_phases_the_compiled_loop_does_not_compute_step_in_torch():
     for a, b in zip(nudged, reference):
         assert torch.equal(a, b)
     one_layer = network(layers=(12, 4))
-    assert not fused.usable(one_layer.model.init_state(BATCH))
+    assert not fused.usable(one_layer.model.init_state(BATCH), one_layer.model.fused_operands())
 
 
 def test_a_model_with_a_step_of_its_own_is_not_compiled():
@@ -159,3 +163,25 @@ def test_a_model_with_a_step_of_its_own_is_not_compiled():
     net = network()
     net.model.__class__ = Custom
     assert net.model.fused_operands() is None
+
+
+@torch.no_grad()
+def test_a_large_batch_on_several_threads_shares_its_samples_and_matches():
+    """From fused.PARALLEL_BATCH samples on, with more than one torch thread, the samples of a
+    step are shared among threads (numba's prange): same states."""
+    net = network()
+    model = net.model
+    g = torch.Generator().manual_seed(1)
+    n = fused.PARALLEL_BATCH + 3
+    x = torch.rand(n, model.sizes[0], generator=g)
+    y = torch.nn.functional.one_hot(torch.randint(0, 4, (n,), generator=g), 4).float()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        drive = model.prepare(x)
+        free = relax(model, drive, model.init_state(n), 30)
+        close(free, eager(model, lambda: relax(model, drive, model.init_state(n), 30)))
+        nudged = relax_nudged(model, drive, free, 10, net.cost, y, 0.3, tol=1e-5)
+        close(nudged, eager(model, lambda: relax_nudged(model, drive, free, 10, net.cost, y, 0.3, tol=1e-5)))
+    finally:
+        torch.set_num_threads(threads)
