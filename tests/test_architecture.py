@@ -22,7 +22,7 @@ LAYERS = {  # first part of the module path below neurosim -> layer (low to high
     "backends": 4,
     "run": 5,
     "studies": 6, "sweeps": 6,
-    "cli": 7, "__init__": 7, "compat": 7,
+    "cli": 7, "__init__": 7, "__main__": 7, "compat": 7,
 }
 
 

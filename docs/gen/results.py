@@ -492,6 +492,26 @@ def compile_bench() -> str:
                   "max state difference"], rows) + note
 
 
+def fused_bench() -> str:
+    """experiments/results/bench_fused.json (experiments/bench_fused.py): training steps with
+    compiled phases (``compute.fused``) against the torch step, rounds interleaved, fresh
+    processes; the median ratio over rounds and its range."""
+    data = read_json(RESULTS / "bench_fused.json")
+    labels = {"ep": "EP", "bptt": "BPTT", "cep": "C-EP", "vf": "VF"}
+    try:
+        rows = [[labels.get(r["estimator"], r["estimator"]), f"`{r['config']}`", r["batch_size"], r["threads"],
+                 f"{r['eager_median']:.0f}", f"{r['fused_median']:.0f}",
+                 f"{r['ratio_median']:.2f}x ({r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f})"]
+                for r in data["rows"]]
+        note = (f"\n\n{data['samples']} timed samples per measurement, {len(data['rows'][0]['rounds'])} rounds. "
+                f"Command: `{data['command'].strip()}`; machine: {data['machine']}, torch {data['torch']} "
+                f"({data['load']}), {data['date']}.")
+    except (TypeError, KeyError, IndexError) as exc:
+        raise GenError(f"bench_fused.json: missing {exc}") from exc
+    return table(["estimator", "config", "batch", "threads", "torch step, samples/s", "compiled phases, samples/s",
+                  "compiled / torch (range)"], rows) + note
+
+
 def reference_bench() -> str:
     """experiments/results/bench_reference.json (experiments/bench_reference.py): P-1h training
     steps of neurosim and of the papers' reference code, side by side, per round and their ratio."""
