@@ -1,9 +1,13 @@
 """Device-write speed: C-EP-1h, C-VF-1h and EP-1h on one preset per response law vs ideal
 synapses, measured side by side in one process (``neurosim.bench`` interleaves device and ideal
 runs), 1 thread, written to experiments/results/bench_device_writes.json (the speed results page
-renders its table from that file).
+renders its table from that file). ``--fused false`` runs both sides with the torch step
+(``compute.fused: false``): the ratio then isolates the write against the same step code, while
+the default compares against the ideal training users run, whose phases are compiled.
 
     python experiments/bench_device_writes.py --data-dir /work/shared/data
+    python experiments/bench_device_writes.py --data-dir /work/shared/data --fused false \
+        --out experiments/results/bench_device_writes_torch_step.json
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ def main() -> int:
     parser.add_argument("--laws", default=";".join(LAWS), help="semicolon-separated, from: " + "; ".join(LAWS))
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--fused", choices=["true", "false"], default="true",
+                        help="compute.fused of both the device and the ideal runs (default true)")
     args = parser.parse_args()
     unknown = [law for law in args.laws.split(";") if law not in LAWS]
     if unknown:
@@ -54,7 +60,8 @@ def main() -> int:
             device, extra = LAWS[law]
             for row in neurosim.bench(configs[estimator], batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
                                       estimators=[estimator], samples=args.samples, rounds=args.rounds,
-                                      overrides=[f"data.dir={args.data_dir}", f"synapses.device={device}", *extra]):
+                                      overrides=[f"data.dir={args.data_dir}", f"synapses.device={device}",
+                                                 f"compute.fused={args.fused}", *extra]):
                 row["law"] = law
                 rows.append(row)
                 print(f"{estimator} {law:<24} {device:<18} batch {row['batch_size']:>4}: "
@@ -64,6 +71,7 @@ def main() -> int:
                             "machine": f"{platform.machine()}, {torch.get_num_threads()} thread, {platform.processor() or platform.platform()}",
                             "torch": torch.__version__,
                             "kernels": pulse_kernels.available(),  # compiled device writes (numba) on
+                            "fused": args.fused == "true",  # compiled relaxation phases on both sides
                             "load": f"load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end "
                                     f"on {os.cpu_count()} cores",
                             "rows": rows})

@@ -388,16 +388,16 @@ def device_bench_overhead() -> str:
     return table(["batch", "ideal", "`levels_64`", "`ag_a_si`", "overhead (levels_64)"], rows)
 
 
-def device_write_speed() -> str:
-    """experiments/results/bench_device_writes.json (experiments/bench_device_writes.py): each
+def device_write_speed(name: str = "bench_device_writes.json") -> str:
+    """experiments/results/bench_device_writes*.json (experiments/bench_device_writes.py): each
     response law's preset against ideal synapses, measured interleaved in one run, as a table
     (rows: law and preset; columns: estimator x batch, the ratio to ideal) and the run's command,
     machine and date, so that the guide's numbers are never typed by hand."""
-    data = read_json(RESULTS / "bench_device_writes.json")
+    data = read_json(RESULTS / name)
     try:
         rows_in, command, machine = data["rows"], data["command"], data["machine"]
     except (TypeError, KeyError) as exc:
-        raise GenError(f"bench_device_writes.json: missing {exc}") from exc
+        raise GenError(f"{name}: missing {exc}") from exc
     columns: list[tuple[str, int]] = []
     cells: dict[tuple[str, str], dict[tuple[str, int], str]] = {}
     for r in rows_in:
@@ -412,6 +412,8 @@ def device_write_speed() -> str:
             f"Command: `{command}`; machine: {machine}"
             + (f" ({data['load']})" if data.get("load") else "") + f"; torch {data.get('torch', '?')}"
             + ({True: "; compiled device writes (numba)", False: "; torch device writes"}.get(data.get("kernels"), ""))
+            + ({True: "; compiled phases on both sides", False: "; the torch step on both sides (`compute.fused: false`)"
+                }.get(data.get("fused"), "; measured before compiled phases existed"))
             + (f"; {data['date']}" if data.get("date") else "") + ".")
     return table(header, rows) + note
 

@@ -33,6 +33,12 @@ sample at a time: they beat torch's dispatch on thin matrices (P-1h's 10 x 512 W
 whole training step at batch 20), but not a library product on a square one (P-2h's 512 x 512
 ran at 0.6x the eager step), which stays in torch."""
 
+CONTINUAL_BATCH = 32
+"""The largest batch whose C-EP nudged phase runs compiled (``continual_nudged``). Its drive
+follows W_1 through the B x B Gram matrix, B^2 n_1 multiply-adds a step in plain loops: at batch
+20 the compiled phase ran 2x the torch steps, at batch 128 half their speed (a library product
+wins there)."""
+
 PARALLEL_BATCH = 64
 """From this batch on, with more than one torch thread, a step's samples are shared among that
 many threads (numba's ``prange``); below it one thread is faster (a parallel region's start
@@ -72,6 +78,34 @@ def relax(operands: dict, drive: list[Tensor], state: list[Tensor], steps: int, 
                          np.float32(scale if target is not None else 0.0))
     final = buffers[last]
     return [final[:, int(offsets[n]):int(offsets[n + 1])].clone() for n in range(len(sizes))], int(used)
+
+
+def continual_nudged(operands: dict, drive: list[Tensor], state: list[Tensor], steps: int, target: Tensor,
+                     force_scale: float, gram: Tensor, drive_step: float, rates: list[float],
+                     biases: list[Tensor]) -> Tensor:
+    """C-EP's nudged phase on ideal synapses, rank-B path (``ContinualEP``), compiled: at each of
+    ``steps`` steps the nudged step, then W_n, b_n (n >= 2) move by ``rates[n]`` times their
+    local update dPhi/dW_n(s_{t+1}) - dPhi/dW_n(s_t) (before the batch mean: the rate carries
+    dt / (beta s B)), in place, and the input drive follows W_1's change through the batch's
+    Gram matrix (``drive_step``). Returns the summed du of W_1's update, which the caller
+    applies once. Weights and biases are the model's own tensors, edited in place."""
+    global _kernel
+    if _kernel is None:
+        _kernel = _compile()
+    sizes = [s.shape[1] for s in state]
+    offsets = np.cumsum([0] + sizes).astype(np.int64)
+    batch, dtype = state[0].shape[0], state[0].dtype
+    buffers = torch.cat(state, 1), torch.empty(batch, int(offsets[-1]), dtype=dtype)
+    packed = torch.cat([torch.zeros(sizes[0], dtype=dtype), *(d.reshape(-1) for d in drive[1:])])
+    first = drive[0].clone(memory_format=torch.contiguous_format)
+    du_sum = torch.zeros(batch, sizes[0], dtype=dtype)
+    _kernel[2](buffers[0].numpy(), buffers[1].numpy(), first.numpy(), packed.numpy(),
+               tuple(b.numpy() for b in biases), tuple(w.numpy() for w in operands["forward"]),
+               tuple(f.numpy() for f in operands["feedback"]), offsets, np.float32(operands["gain"]),
+               np.float32(operands["dt"]), operands["activation"], steps, target.contiguous().numpy(),
+               np.float32(force_scale), gram.contiguous().numpy(), np.float32(drive_step),
+               np.asarray(rates, dtype=np.float32), du_sum.numpy())
+    return du_sum
 
 
 def _compile():
@@ -184,7 +218,59 @@ def _compile():
                     break
         return used, which
 
-    return njit(**fast)(kernel), njit(parallel=True, **fast)(kernel)
+    @njit(**fast)
+    def continual(current, spare, drive0, packed, biases, forward, feedback, offsets, gain, dt, code, steps,
+                  target, scale, gram, drive_step, rates, du_sum):
+        batch, layers = current.shape[0], offsets.shape[0] - 1
+        total, last_lo, width0 = offsets[layers], offsets[layers - 1], offsets[1]
+        du = np.empty((batch, width0), dtype=current.dtype)
+        which = 0
+        for _ in range(steps):
+            old_all, new_all = (current, spare) if which == 0 else (spare, current)
+            for b in range(batch):  # the nudged step, as kernel's
+                old, new = old_all[b], new_all[b]
+                d, first = drive0[b], new[:width0]
+                for j in range(d.shape[0]):
+                    first[j] = d[j]
+                layer(old, new, 0, width0, None, 0, feedback[0], width0, packed, gain, dt, code)
+                for n in range(1, layers - 1):
+                    layer(old, new, offsets[n], offsets[n + 1], forward[n - 1], offsets[n - 1], feedback[n],
+                          offsets[n + 1], packed, gain, dt, code)
+                layer(old, new, last_lo, total, forward[layers - 2], offsets[layers - 2], None, 0, packed, gain,
+                      dt, code)
+                t, out, start = target[b], new[last_lo:total], old[last_lo:total]
+                for j in range(t.shape[0]):
+                    out[j] += scale * (t[j] - start[j])
+            for n in range(1, layers):  # W_{n+1}, b_{n+1}: the local update with the weights of step t
+                w, bias, rate = forward[n - 1], biases[n - 1], rates[n]
+                lo, hi, below = offsets[n], offsets[n + 1], offsets[n - 1]
+                for b in range(batch):
+                    post_new, post_old = new_all[b, lo:hi], old_all[b, lo:hi]
+                    pre_new, pre_old = new_all[b, below:lo], old_all[b, below:lo]
+                    for j in range(hi - lo):
+                        a, c = rate * post_new[j], rate * post_old[j]
+                        row = w[j]
+                        for i in range(row.shape[0]):
+                            row[i] += a * pre_new[i] - c * pre_old[i]
+                        change = rate * (post_new[j] - post_old[j])
+                        bias[j] += change
+                        packed[lo + j] += gain * change
+            for b in range(batch):  # du = dt (s^1_{t+1} - s^1_t): W_1's local signal
+                row, post_new, post_old = du[b], new_all[b, :width0], old_all[b, :width0]
+                total_row = du_sum[b]
+                for j in range(width0):
+                    row[j] = dt * (post_new[j] - post_old[j])
+                    total_row[j] += row[j]
+            for b in range(batch):  # W_1 x moves by drive_step (x x^T / B + mean) du
+                target_row = drive0[b]
+                for k in range(batch):
+                    coefficient = drive_step * (gram[b, k] + np.float32(1.0) / batch)
+                    source = du[k]
+                    for j in range(width0):
+                        target_row[j] += coefficient * source[j]
+            which = 1 - which
+
+    return njit(**fast)(kernel), njit(parallel=True, **fast)(kernel), continual
 
 
 def usable(state: list[Tensor], operands: dict) -> bool:

@@ -185,3 +185,37 @@ def test_a_large_batch_on_several_threads_shares_its_samples_and_matches():
         close(nudged, eager(model, lambda: relax_nudged(model, drive, free, 10, net.cost, y, 0.3, tol=1e-5)))
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("layers", [(12, 9, 4), (12, 9, 7, 4)])
+@pytest.mark.parametrize("beta", [0.3, -0.4])
+def test_the_compiled_cep_nudged_phase_writes_the_eager_weights(layers, beta, monkeypatch):
+    """C-EP on ideal synapses (rank-B path): the whole nudged phase with its per-step writes of
+    W_n, b_n (n >= 2) and the drive following W_1, compiled: same weights as the torch steps."""
+    calls = []
+    original = fused.continual_nudged
+    monkeypatch.setattr(fused, "continual_nudged", lambda *a, **k: calls.append(1) or original(*a, **k))
+    nets = [network(layers, estimator="cep", fused_=flag, beta=beta, lr=[0.2] * (len(layers) - 1))
+            for flag in (True, False)]
+    for seed in range(4):
+        x, y = batch(nets[0], seed)
+        for net in nets:
+            net.estimator.train_step(x, y)
+    assert len(calls) == 4
+    moved = False
+    for a, b, start in zip(nets[0].model.parameters(), nets[1].model.parameters(),
+                           network(layers, estimator="cep").model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+        moved |= not torch.allclose(b, start)
+    assert moved
+
+
+def test_cep_on_devices_writes_every_step_through_the_synapses(monkeypatch):
+    """Devices must see each per-step write: the compiled C-EP phase is for ideal synapses only."""
+    monkeypatch.setattr(fused, "continual_nudged", lambda *a, **k: pytest.fail("compiled C-EP phase on devices"))
+    raw = {"circuit": {"dynamics": "prototypical", "layers": [12, 9, 4], "activation": "sigmoid", "dt": 0.5},
+           "loss": "mse", "seed": 5, "synapses": {"device": "levels_64"},
+           "estimator": {"name": "cep", "T": 20, "K": 5, "beta": 0.3, "lr": [0.05, 0.05]}}
+    net = build_network(load_config(raw))
+    x, y = batch(net)
+    net.estimator.train_step(x, y)

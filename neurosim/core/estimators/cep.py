@@ -21,7 +21,8 @@ larger rates: experiments/cep_feedback.py, and README (C-EP-1h at beta = -0.2). 
 EP's -beta estimate to match the +beta one, true for smooth activations but not for clamped
 hard-sigmoid states (experiments/ep_sign_agreement.py).
 
-Rank-B path (ideal synapses, ``materialize_updates: false``, models that support it): while x
+Rank-B path (ideal synapses, ``materialize_updates: false``, models that support it; at small
+batches the whole phase runs compiled, ``neurosim.core.fused.continual_nudged``): while x
 is clamped, W_1 changes at step t by eta_1 du_t^T x / B (u = ``model.input_signal``), so the
 drive W_1 x moves by eta_1 (x x^T / B) du_t: a B x B product instead of rebuilding a
 [B, 784] x [784, n_1] product and forming W_1's update. The per-step changes of W_1 then sum
@@ -44,7 +45,9 @@ import torch
 from torch import Tensor
 
 from neurosim.errors import ConfigError
+from neurosim.core import fused
 from neurosim.core.estimators.base import Estimator, StepResult
+from neurosim.core.losses import MSECost
 from neurosim.hardware.synapses import Change, OuterProduct
 
 
@@ -87,6 +90,15 @@ class ContinualEP(Estimator):
             gram = x @ x.t() / batch
             du_sum = torch.zeros_like(state[0])
             drive_step = model.drive_gain * lrs[0] * update_scale
+            operands = model.fused_operands() if model.has_phi and type(cost) is MSECost else None
+            if (operands is not None and batch <= fused.CONTINUAL_BATCH
+                    and fused.usable(state, operands)):  # the whole phase compiled
+                rates = [lr * update_scale * model.dt / batch for lr in lrs]
+                du_sum = fused.continual_nudged(operands, drive, state, self.config.K, y, force_scale, gram,
+                                                drive_step, rates, [b.detach() for b in list(model.biases)[1:]])
+                du_sum.mul_(update_scale)
+                self.synapses.apply(groups[:1], [[du_sum.t() @ x / batch, du_sum.mean(0)]], lrs[:1])
+                return result
         for _ in range(self.config.K):
             force = cost.force(model.output(state), y).mul_(force_scale)
             new, local, du = model.nudged_step(x, state, drive, force, first_layer=not (rank_b or factored))
