@@ -270,7 +270,10 @@ def _compile():
                         target_row[j] += coefficient * source[j]
             which = 1 - which
 
-    return njit(**fast)(kernel), njit(parallel=True, **fast)(kernel), continual
+    # the parallel variant is not cached: numba's cache keys an entry by function, signature and
+    # machine, not by its flags, so both variants of one function would share (and swap) an entry
+    threaded = {**fast, "cache": False}
+    return njit(**fast)(kernel), njit(parallel=True, **threaded)(kernel), continual
 
 
 def usable(state: list[Tensor], operands: dict) -> bool:
