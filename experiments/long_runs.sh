@@ -8,8 +8,8 @@
 # A machine is not always kept from one sitting to the next: where RUNS lost a run, it continues
 # from what was published (a sweep's finished points; a small run's checkpoint, which publish
 # keeps beside its outputs: the P-conv checkpoints are 0.25 MB, an ideal chip point's 1.6 MB; a
-# device point's 8 to 18 MB xz-compressed, up to 8 MB; a point whose checkpoint was not kept
-# starts again).
+# device point's 8 to 18 MB are not kept (even xz-compressed its float32 weights and pulse counters
+# come to 2.2 MB, over the 2 MB a tracked file may have), so an unfinished device point starts again).
 # Usage: bash experiments/long_runs.sh DATA_DIR            (start or continue, in the background;
 #                                                          LANES=1 or LANES=2: one lane only)
 #        bash experiments/long_runs.sh DATA_DIR publish    (copy the small outputs of all of them)
@@ -20,8 +20,7 @@ runs=${RUNS:-$HOME/neurosim-runs}
 mkdir -p "$runs"
 
 published=experiments/results
-max_kept=$((2 * 1024 * 1024))  # bytes: a checkpoint published with the small outputs is at most this
-max_compressed=$((8 * 1024 * 1024))  # or, a chip point's, this once xz-compressed (one running point per sweep)
+max_kept=2000000  # bytes: a checkpoint published with the small outputs is at most this (no tracked file over 2 MB)
 
 restore_run() {  # RUNS lost the run (a new machine): continue from the published checkpoint
   local out=$runs/$1 saved=$published/$1
@@ -38,19 +37,15 @@ restore_sweep() {  # RUNS lost the sweep: its finished points from the published
   local out=$runs/$1 saved=$published/$1 point
   if [ ! -f "$out/sweep.json" ] && [ -f "$saved/sweep.json" ]; then
     mkdir -p "$out/points" && cp "$saved/sweep.json" "$out/"
-    python - "$saved" "$out" <<'PY'
-import json, lzma, os, shutil, sys
+    python - "$saved" <<'PY' | while read -r point; do cp -a "$saved/points/$point" "$out/points/"; done
+import json, sys
 from pathlib import Path
 from neurosim.sweeps.state import point_state
-saved, out = Path(sys.argv[1]), Path(sys.argv[2])
+saved = Path(sys.argv[1])
 for point in json.loads((saved / "sweep.json").read_text())["points"]:
-    folder, copy = saved / "points" / point["name"], out / "points" / point["name"]
-    compressed = folder / "checkpoint.pt.xz"
-    if point_state(folder, point["epochs"]) == "done" or (folder / "checkpoint.pt").is_file() or compressed.is_file():
-        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("checkpoint.pt.xz"))
-        if compressed.is_file():  # the run resumes from checkpoint.pt
-            (copy / "checkpoint.pt.part").write_bytes(lzma.decompress(compressed.read_bytes()))
-            os.replace(copy / "checkpoint.pt.part", copy / "checkpoint.pt")
+    folder = saved / "points" / point["name"]
+    if point_state(folder, point["epochs"]) == "done" or (folder / "checkpoint.pt").is_file():
+        print(point["name"])
 PY
     echo "restored the finished points of $out from $saved" >> "$runs/$1.log"
   fi
@@ -90,8 +85,7 @@ seed_full() {  # chip_full's C-EP points continue chip_15ep_cep's finished 15-ep
 if [ "${2:-}" = publish ]; then
   for name in chip_15ep_cep chip_full; do  # a sweep folder once its sweep has started (sweep.json)
     if [ -f "$runs/$name/sweep.json" ]; then
-      python experiments/chip/collect.py "$runs/$name" --max-checkpoint-bytes "$max_kept" \
-        --max-compressed-bytes "$max_compressed" || echo "$name: not collected (see above)"
+      python experiments/chip/collect.py "$runs/$name" --max-checkpoint-bytes "$max_kept" || echo "$name: not collected (see above)"
     fi
   done
   for name in mnist_conv_ep_tol mnist_conv_bptt; do

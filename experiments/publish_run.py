@@ -82,7 +82,7 @@ def publish(run_dir: Path, max_checkpoint_bytes: int, results: Path = RESULTS) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--max-checkpoint-bytes", type=int, default=2 * 2**20,
+    parser.add_argument("--max-checkpoint-bytes", type=int, default=2_000_000,
                         help="publish the checkpoint only up to this size (default 2 MB)")
     args = parser.parse_args()
     run_dir = args.run_dir.expanduser()

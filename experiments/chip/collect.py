@@ -4,23 +4,16 @@ The sweeps of this folder run outside the work tree (their checkpoints are large
 longer than a session); what the results pages read is small: the sweep's results.csv, its
 report plots and sweep.json, and per point config.yaml, metrics.jsonl, result.json and
 curves.png. Unfinished points are copied as far as they got (their metrics.jsonl), so a
-partial study can be published as partial, with their checkpoint where it is small, so that a
-new machine continues them (``long_runs.sh`` restores them): as it is up to
-``--max-checkpoint-bytes`` (an ideal point's 1.6 MB), otherwise xz-compressed
-(``checkpoint.pt.xz``) up to ``--max-compressed-bytes`` (a device point's 8 MB of int64 pulse
-counters and float32 weights compress to 2 to 4 MB; a differential pair's 18 MB to about 7). A
-sweep runs one point at a time, so a publish keeps at most one device checkpoint per sweep; a
-finished point's published checkpoint is removed.
+partial study can be published as partial, with their checkpoint where it is small (an ideal
+point's 1.6 MB, not a device point's 8 to 18 MB), so that a new machine continues them
+(``long_runs.sh`` restores them); a finished point's published checkpoint is removed.
 
-    python experiments/chip/collect.py ~/neurosim-runs/chip_15ep [--name chip_15ep]
-        [--max-checkpoint-bytes N] [--max-compressed-bytes N]
+    python experiments/chip/collect.py ~/neurosim-runs/chip_15ep [--name chip_15ep] [--max-checkpoint-bytes N]
 """
 
 from __future__ import annotations
 
 import argparse
-import lzma
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -33,10 +26,9 @@ POINT_FILES = ("config.yaml", "metrics.jsonl", "result.json", "curves.png", "swe
 
 
 CHECKPOINT = "checkpoint.pt"
-COMPRESSED = CHECKPOINT + ".xz"
 
 
-def collect(run_dir: Path, name: str, max_checkpoint_bytes: int = 0, max_compressed_bytes: int = 0) -> Path:
+def collect(run_dir: Path, name: str, max_checkpoint_bytes: int = 0) -> Path:
     if not (run_dir / "points").is_dir():
         raise SystemExit(f"{run_dir}: not a sweep folder (no points/)")
     neurosim.report(run_dir)  # refresh results.csv and the plots from the points as they are
@@ -58,34 +50,12 @@ def collect(run_dir: Path, name: str, max_checkpoint_bytes: int = 0, max_compres
         checkpoint = point / CHECKPOINT
         if (point / "result.json").is_file():
             (target / CHECKPOINT).unlink(missing_ok=True)
-            (target / COMPRESSED).unlink(missing_ok=True)
-        elif checkpoint.is_file():
-            keep_checkpoint(checkpoint, target, max_checkpoint_bytes, max_compressed_bytes)
+        elif checkpoint.is_file() and checkpoint.stat().st_size <= max_checkpoint_bytes:
+            shutil.copy2(checkpoint, target / CHECKPOINT)
         copied += 1
     print(f"{copied} points of {run_dir} -> {out}"
           + (f" ({kept} kept: published further than this folder has them)" if kept else ""), file=sys.stderr)
     return out
-
-
-def keep_checkpoint(checkpoint: Path, target: Path, max_bytes: int, max_compressed: int) -> None:
-    """Publish an unfinished point's checkpoint: as it is when small enough, else compressed
-    when that is small enough, else not at all (the point then starts again on a new machine).
-    Written to a temporary name first: a reader never sees half a checkpoint."""
-    size = checkpoint.stat().st_size
-    if size <= max_bytes:
-        name, data = CHECKPOINT, checkpoint.read_bytes()
-    elif max_compressed:
-        name, data = COMPRESSED, lzma.compress(checkpoint.read_bytes(), preset=6)
-        if len(data) > max_compressed:
-            print(f"{checkpoint}: {len(data) / 2**20:.1f} MB compressed, over the {max_compressed / 2**20:.1f} MB "
-                  "kept; not published", file=sys.stderr)
-            return
-    else:
-        return
-    temporary = target / (name + ".part")
-    temporary.write_bytes(data)
-    os.replace(temporary, target / name)
-    (target / (COMPRESSED if name == CHECKPOINT else CHECKPOINT)).unlink(missing_ok=True)
 
 
 def further(point: Path, published: Path) -> bool:
@@ -109,11 +79,8 @@ def main() -> None:
     parser.add_argument("--name", help="folder name under experiments/results (default: the sweep's)")
     parser.add_argument("--max-checkpoint-bytes", type=int, default=0,
                         help="publish an unfinished point's checkpoint up to this size (default 0: none)")
-    parser.add_argument("--max-compressed-bytes", type=int, default=0,
-                        help="else publish it xz-compressed (checkpoint.pt.xz) up to this size (default 0: none)")
     args = parser.parse_args()
-    collect(args.run_dir.expanduser(), args.name or args.run_dir.expanduser().name, args.max_checkpoint_bytes,
-            args.max_compressed_bytes)
+    collect(args.run_dir.expanduser(), args.name or args.run_dir.expanduser().name, args.max_checkpoint_bytes)
 
 
 if __name__ == "__main__":
