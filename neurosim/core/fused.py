@@ -44,7 +44,27 @@ PARALLEL_BATCH = 64
 many threads (numba's ``prange``); below it one thread is faster (a parallel region's start
 costs more than a small batch's step)."""
 
-_kernel = None
+_kernels = None
+
+
+def kernels() -> tuple:
+    """(serial relaxation, threaded relaxation, C-EP nudged phase), compiled on first use."""
+    global _kernels
+    if _kernels is None:
+        _kernels = _compile()
+    return _kernels
+
+
+def pack(drive: list[Tensor], state: list[Tensor]) -> tuple[np.ndarray, tuple[Tensor, Tensor], Tensor]:
+    """Layer offsets, the state as one [batch, neurons] buffer (and a spare one to step into),
+    and the bias drives of layers 2..N at their layers' offsets (zeros over layer 1, whose drive
+    is per sample)."""
+    sizes = [s.shape[1] for s in state]
+    offsets = np.cumsum([0] + sizes).astype(np.int64)
+    dtype = state[0].dtype
+    buffers = torch.cat(state, 1), torch.empty(state[0].shape[0], int(offsets[-1]), dtype=dtype)
+    packed = torch.cat([torch.zeros(sizes[0], dtype=dtype), *(d.reshape(-1) for d in drive[1:])])
+    return offsets, buffers, packed
 
 
 def relax(operands: dict, drive: list[Tensor], state: list[Tensor], steps: int, tol: float | None,
@@ -53,31 +73,25 @@ def relax(operands: dict, drive: list[Tensor], state: list[Tensor], steps: int, 
 
     ``operands`` is the model's ``fused_operands()``; with a ``target`` the output takes the
     force ``scale * (target - s_out)`` after each step, as ``relax_nudged`` adds it."""
-    global _kernel
-    if _kernel is None:
-        _kernel = _compile()
+    serial, threaded, _ = kernels()
     threads = torch.get_num_threads()
+    kernel = serial
     if threads > 1 and state[0].shape[0] >= PARALLEL_BATCH:
         import numba
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        kernel = _kernel[1]
-    else:
-        kernel = _kernel[0]
-    sizes = [s.shape[1] for s in state]
-    offsets = np.cumsum([0] + sizes).astype(np.int64)
-    batch = state[0].shape[0]
-    buffers = torch.cat(state, 1), torch.empty(batch, int(offsets[-1]), dtype=state[0].dtype)
-    biases = torch.cat([torch.zeros(sizes[0], dtype=state[0].dtype), *(d.reshape(-1) for d in drive[1:])])
-    out = torch.empty(batch, sizes[-1], dtype=state[0].dtype) if target is None else target.contiguous()
-    used, last = kernel(buffers[0].numpy(), buffers[1].numpy(), drive[0].contiguous().numpy(), biases.numpy(),
-                         tuple(w.numpy() for w in operands["forward"]),
-                         tuple(f.numpy() for f in operands["feedback"]), offsets,
-                         np.float32(operands["gain"]), np.float32(operands["dt"]), operands["activation"], steps,
-                         -1.0 if tol is None else float(tol), every, out.numpy(),
-                         np.float32(scale if target is not None else 0.0))
+        kernel = threaded
+    offsets, buffers, packed = pack(drive, state)
+    out = torch.empty(state[0].shape[0], state[-1].shape[1], dtype=state[0].dtype) if target is None \
+        else target.contiguous()
+    used, last = kernel(buffers[0].numpy(), buffers[1].numpy(), drive[0].contiguous().numpy(), packed.numpy(),
+                        tuple(w.numpy() for w in operands["forward"]),
+                        tuple(f.numpy() for f in operands["feedback"]), offsets,
+                        np.float32(operands["gain"]), np.float32(operands["dt"]), operands["activation"], steps,
+                        -1.0 if tol is None else float(tol), every, out.numpy(),
+                        np.float32(scale if target is not None else 0.0))
     final = buffers[last]
-    return [final[:, int(offsets[n]):int(offsets[n + 1])].clone() for n in range(len(sizes))], int(used)
+    return [final[:, int(offsets[n]):int(offsets[n + 1])].clone() for n in range(len(state))], int(used)
 
 
 def continual_nudged(operands: dict, drive: list[Tensor], state: list[Tensor], steps: int, target: Tensor,
@@ -89,22 +103,15 @@ def continual_nudged(operands: dict, drive: list[Tensor], state: list[Tensor], s
     dt / (beta s B)), in place, and the input drive follows W_1's change through the batch's
     Gram matrix (``drive_step``). Returns the summed du of W_1's update, which the caller
     applies once. Weights and biases are the model's own tensors, edited in place."""
-    global _kernel
-    if _kernel is None:
-        _kernel = _compile()
-    sizes = [s.shape[1] for s in state]
-    offsets = np.cumsum([0] + sizes).astype(np.int64)
-    batch, dtype = state[0].shape[0], state[0].dtype
-    buffers = torch.cat(state, 1), torch.empty(batch, int(offsets[-1]), dtype=dtype)
-    packed = torch.cat([torch.zeros(sizes[0], dtype=dtype), *(d.reshape(-1) for d in drive[1:])])
+    offsets, buffers, packed = pack(drive, state)
     first = drive[0].clone(memory_format=torch.contiguous_format)
-    du_sum = torch.zeros(batch, sizes[0], dtype=dtype)
-    _kernel[2](buffers[0].numpy(), buffers[1].numpy(), first.numpy(), packed.numpy(),
-               tuple(b.numpy() for b in biases), tuple(w.numpy() for w in operands["forward"]),
-               tuple(f.numpy() for f in operands["feedback"]), offsets, np.float32(operands["gain"]),
-               np.float32(operands["dt"]), operands["activation"], steps, target.contiguous().numpy(),
-               np.float32(force_scale), gram.contiguous().numpy(), np.float32(drive_step),
-               np.asarray(rates, dtype=np.float32), du_sum.numpy())
+    du_sum = torch.zeros(state[0].shape[0], state[0].shape[1], dtype=state[0].dtype)
+    kernels()[2](buffers[0].numpy(), buffers[1].numpy(), first.numpy(), packed.numpy(),
+                 tuple(b.numpy() for b in biases), tuple(w.numpy() for w in operands["forward"]),
+                 tuple(f.numpy() for f in operands["feedback"]), offsets, np.float32(operands["gain"]),
+                 np.float32(operands["dt"]), operands["activation"], steps, target.contiguous().numpy(),
+                 np.float32(force_scale), gram.contiguous().numpy(), np.float32(drive_step),
+                 np.asarray(rates, dtype=np.float32), du_sum.numpy())
     return du_sum
 
 
@@ -184,28 +191,33 @@ def _compile():
             s = activate(out[j], code)
             out[j] = start[j] + dt * (s - start[j]) if dt != np.float32(1.0) else s
 
+    @njit(**fast)
+    def sample_step(old, new, drive, packed, forward, feedback, offsets, gain, dt, code, target, scale):
+        """One step of one sample (its rows of the state buffers), the nudge included when scale != 0."""
+        layers = offsets.shape[0] - 1
+        total, last_lo = offsets[layers], offsets[layers - 1]
+        first = new[:offsets[1]]
+        for j in range(drive.shape[0]):
+            first[j] = drive[j]
+        layer(old, new, 0, offsets[1], None, 0, feedback[0], offsets[1], packed, gain, dt, code)
+        for n in range(1, layers - 1):
+            layer(old, new, offsets[n], offsets[n + 1], forward[n - 1], offsets[n - 1], feedback[n],
+                  offsets[n + 1], packed, gain, dt, code)
+        layer(old, new, last_lo, total, forward[layers - 2], offsets[layers - 2], None, 0, packed, gain, dt, code)
+        if scale != np.float32(0.0):  # the nudge, from the output before the step (cost.force)
+            out, start = new[last_lo:total], old[last_lo:total]
+            for j in range(target.shape[0]):
+                out[j] += scale * (target[j] - start[j])
+
     def kernel(current, spare, drive0, biases, forward, feedback, offsets, gain, dt, code, steps, tol, every,
                target, scale):
-        batch, layers = current.shape[0], offsets.shape[0] - 1
-        total, last_lo = offsets[layers], offsets[layers - 1]
+        batch = current.shape[0]
         used, which = 0, 0  # which: the buffer holding the current state (0: current, 1: spare)
         for _ in range(steps):
             for b in prange(batch):  # samples are independent within a step
                 old = current[b] if which == 0 else spare[b]
                 new = spare[b] if which == 0 else current[b]
-                d, first = drive0[b], new[:offsets[1]]
-                for j in range(d.shape[0]):
-                    first[j] = d[j]
-                layer(old, new, 0, offsets[1], None, 0, feedback[0], offsets[1], biases, gain, dt, code)
-                for n in range(1, layers - 1):
-                    layer(old, new, offsets[n], offsets[n + 1], forward[n - 1], offsets[n - 1], feedback[n],
-                          offsets[n + 1], biases, gain, dt, code)
-                layer(old, new, last_lo, total, forward[layers - 2], offsets[layers - 2], None, 0, biases, gain,
-                      dt, code)
-                if scale != np.float32(0.0):  # the nudge, from the output before the step (cost.force)
-                    t, out, start = target[b], new[last_lo:total], old[last_lo:total]
-                    for j in range(t.shape[0]):
-                        out[j] += scale * (t[j] - start[j])
+                sample_step(old, new, drive0[b], biases, forward, feedback, offsets, gain, dt, code, target[b], scale)
             used += 1
             which = 1 - which
             if tol >= 0.0 and used % every == 0:
@@ -221,26 +233,14 @@ def _compile():
     @njit(**fast)
     def continual(current, spare, drive0, packed, biases, forward, feedback, offsets, gain, dt, code, steps,
                   target, scale, gram, drive_step, rates, du_sum):
-        batch, layers = current.shape[0], offsets.shape[0] - 1
-        total, last_lo, width0 = offsets[layers], offsets[layers - 1], offsets[1]
+        batch, layers, width0 = current.shape[0], offsets.shape[0] - 1, offsets[1]
         du = np.empty((batch, width0), dtype=current.dtype)
         which = 0
         for _ in range(steps):
             old_all, new_all = (current, spare) if which == 0 else (spare, current)
-            for b in range(batch):  # the nudged step, as kernel's
-                old, new = old_all[b], new_all[b]
-                d, first = drive0[b], new[:width0]
-                for j in range(d.shape[0]):
-                    first[j] = d[j]
-                layer(old, new, 0, width0, None, 0, feedback[0], width0, packed, gain, dt, code)
-                for n in range(1, layers - 1):
-                    layer(old, new, offsets[n], offsets[n + 1], forward[n - 1], offsets[n - 1], feedback[n],
-                          offsets[n + 1], packed, gain, dt, code)
-                layer(old, new, last_lo, total, forward[layers - 2], offsets[layers - 2], None, 0, packed, gain,
-                      dt, code)
-                t, out, start = target[b], new[last_lo:total], old[last_lo:total]
-                for j in range(t.shape[0]):
-                    out[j] += scale * (t[j] - start[j])
+            for b in range(batch):  # the nudged step
+                sample_step(old_all[b], new_all[b], drive0[b], packed, forward, feedback, offsets, gain, dt, code,
+                            target[b], scale)
             for n in range(1, layers):  # W_{n+1}, b_{n+1}: the local update with the weights of step t
                 w, bias, rate = forward[n - 1], biases[n - 1], rates[n]
                 lo, hi, below = offsets[n], offsets[n + 1], offsets[n - 1]
@@ -278,18 +278,11 @@ def _compile():
 
 def usable(state: list[Tensor], operands: dict) -> bool:
     """Whether a phase from this state runs compiled: float32 CPU tensors, no autograd, thin
-    matrices (``MAX_MATRIX``) and numba importable (a dependency; a broken install falls back
-    rather than fails)."""
+    matrices (``MAX_MATRIX``)."""
     if torch.is_grad_enabled() or len(state) < 2:
         return False
     if any(w.numel() > MAX_MATRIX for w in operands["forward"]):
         return False
-    if any(s.dtype != torch.float32 or s.device.type != "cpu" or s.requires_grad for s in state):
-        return False
-    try:
-        import numba  # noqa: F401
-    except ImportError:  # pragma: no cover
-        return False
-    return True
+    return not any(s.dtype != torch.float32 or s.device.type != "cpu" or s.requires_grad for s in state)
 
 
